@@ -1,0 +1,35 @@
+# tinyeie: `make demo` and `make test` are all a fresh clone needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test sim models clean
+
+# Create the venv when missing, install the project (editable) with its pinned tools.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 tests
+
+sim: $(STAMP)
+	$(BIN)/python -m pytest -q sim
+
+# Rebuild the shipped compressed models from scratch (real MNIST, full training).
+models: $(STAMP)
+	$(BIN)/tinyeie train lenet300 -o build/lenet300-float.npz
+	$(BIN)/tinyeie compress build/lenet300-float.npz -o models/lenet300.npz
+	$(BIN)/tinyeie train lenet5 -o build/lenet5-float.npz
+	$(BIN)/tinyeie compress build/lenet5-float.npz -o models/lenet5.npz
+
+demo: $(STAMP)
+	$(BIN)/tinyeie stats models/lenet300.npz
+
+clean:
+	rm -rf build

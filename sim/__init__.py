@@ -1,0 +1,1 @@
+"""tinyeie.sim"""

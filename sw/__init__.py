@@ -1,0 +1,1 @@
+"""tinyeie.sw: Deep Compression pipeline, model formats, golden model and command line."""

