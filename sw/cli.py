@@ -58,7 +58,7 @@ def _int_list(text):
 
 
 def cmd_compress(args):
-    from .compress import compress, default_config
+    from .compress import check_config, compress, default_config
     from .floatfile import load_float
     from .modelfile import save_model
 
@@ -77,6 +77,7 @@ def cmd_compress(args):
         cfg.retrain.epochs = args.retrain_epochs
     if args.finetune_epochs is not None:
         cfg.finetune.epochs = args.finetune_epochs
+    check_config(cfg, len(net.params))
     x, y, test = _training_data()
     model = compress(net, (x, y), test, cfg)
     save_model(args.output, model)
@@ -90,6 +91,8 @@ def cmd_stats(args):
     from .sizes import HardwareStorage
     from .stats import format_table, model_stats
 
+    if args.pes < 1:
+        raise TinyeieError(f"--pes must be at least 1, got {args.pes}")
     model = load_model(args.model)
     stats = model_stats(model, load_mnist()["test"], HardwareStorage(pes=args.pes))
     if args.json:
@@ -109,6 +112,18 @@ def cmd_decompress(args):
     with open(args.output, "wb") as f:
         np.savez(f, **arrays)
     print(f"{len(model.layers)} dense layers written to {args.output}")
+    return 0
+
+
+def cmd_report(args):
+    from .modelfile import load_model
+    from .report import write_report
+
+    model = load_model(args.model)
+    for path in write_report(model, args.output):
+        print(path)
+    if "sweep" not in model.history:
+        print("(no Fig. 6 sweep recorded: the model was compressed with --no-sweep)")
     return 0
 
 
@@ -152,6 +167,11 @@ def build_parser():
     p.add_argument("model")
     p.add_argument("-o", "--output", required=True)
     p.set_defaults(func=cmd_decompress)
+
+    p = sub.add_parser("report", help="PNG plots of a compressed model (paper Figs. 4-6)")
+    p.add_argument("model")
+    p.add_argument("-o", "--output", required=True, help="directory for the PNG files")
+    p.set_defaults(func=cmd_report)
 
     try:
         from . import cli_engine

@@ -18,7 +18,7 @@ from .prune import iterative_prune
 from .quantize import INITS, finetune_centroids, share_weights
 from .train import TrainConfig
 
-__all__ = ["CompressConfig", "PRESETS", "compress", "fig6_sweep"]
+__all__ = ["CompressConfig", "PRESETS", "default_config", "check_config", "compress", "fig6_sweep"]
 
 
 @dataclass
@@ -56,18 +56,28 @@ def _per_layer(values, n, what):
     return values
 
 
+def check_config(cfg, n):
+    """Per-layer ``(quality, bits)`` of ``cfg`` for ``n`` layers, or a TinyeieError."""
+    quality = _per_layer(cfg.quality, n, "quality")
+    bits = _per_layer(cfg.bits, n, "bits")
+    if any(not 1 <= b <= 8 for b in bits):
+        raise TinyeieError(f"bits must be 1..8 per layer, got {bits}")
+    if any(q < 0 for q in quality):
+        raise TinyeieError(f"quality must be non-negative, got {quality}")
+    if cfg.init not in INITS:
+        raise TinyeieError(f"unknown k-means initialisation {cfg.init!r}: expected one of "
+                           f"{', '.join(INITS)}")
+    if cfg.prune_iterations < 1:
+        raise TinyeieError(f"prune iterations must be at least 1, got {cfg.prune_iterations}")
+    return quality, bits
+
+
 def compress(net, train_data, test_data, cfg, log=print):
     """Compress ``net`` (modified in place) and return the :class:`CompressedModel`."""
     x, y = train_data
     xt, yt = test_data
     n = len(net.params)
-    quality = _per_layer(cfg.quality, n, "quality")
-    bits = _per_layer(cfg.bits, n, "bits")
-    if any(not 1 <= b <= 8 for b in bits):
-        raise TinyeieError(f"bits must be 1..8 per layer, got {bits}")
-    if cfg.init not in INITS:
-        raise TinyeieError(f"unknown k-means initialisation {cfg.init!r}: expected one of "
-                           f"{', '.join(INITS)}")
+    quality, bits = check_config(cfg, n)
 
     def evaluate(model):
         return model.error(xt, yt)

@@ -1,0 +1,97 @@
+"""``tinyeie report``: the plots a reader of Deep Compression looks for, as PNG files.
+
+* ``fig4_<layer>.png``: distribution of the surviving weights with the codebook before (initial
+  k-means) and after centroid fine-tuning;
+* ``fig5_<layer>.png``: distributions of the stored codebook indices and relative indices,
+  the biased distributions Huffman coding exploits;
+* ``fig6_accuracy_vs_compression.png``: test error against compression rate for pruning only,
+  quantisation only, and both (from the sweep recorded by ``tinyeie compress``).
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .errors import TinyeieError  # noqa: E402
+from .sparse import flat_encode  # noqa: E402
+
+__all__ = ["write_report"]
+
+
+def _fig4(layer, dist, path):
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    edges = np.asarray(dist["hist_edges"])
+    ax.stairs(dist["hist_counts"], edges, fill=True, alpha=0.4, label="surviving weights")
+    top = max(dist["hist_counts"]) if dist["hist_counts"] else 1
+    for i, c in enumerate(dist["codebook_initial"]):
+        ax.axvline(c, color="tab:green", ls="--", lw=1, label="initial centroids" if i == 0 else None)
+    for i, c in enumerate(dist["codebook_finetuned"]):
+        ax.plot([c], [top * 1.02], "rv", ms=5, label="fine-tuned centroids" if i == 0 else None)
+    ax.set_xlabel("weight value")
+    ax.set_ylabel("count")
+    ax.set_title(f"{layer.name}: weight distribution and codebook (cf. Fig. 4)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fig5(layer, path):
+    v, z = flat_encode(layer.index, layer.rel_bits)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a1.bar(np.arange(1 << layer.bits), np.bincount(v, minlength=1 << layer.bits))
+    a1.set_xlabel("codebook index (0 = filler)")
+    a1.set_ylabel("count")
+    a1.set_title(f"{layer.name}: weight index distribution")
+    a2.bar(np.arange(1 << layer.rel_bits), np.bincount(z, minlength=1 << layer.rel_bits),
+           color="tab:orange")
+    a2.set_xlabel("relative index (zeros skipped)")
+    a2.set_title(f"{layer.name}: sparse matrix location index (cf. Fig. 5)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _fig6(sweep, float_error, path):
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = {"prune_only": "pruning only", "quant_only": "quantisation only",
+              "prune_quant": "pruning + quantisation (4 bit)"}
+    for key, label in labels.items():
+        pts = sorted(sweep.get(key, []))
+        if pts:
+            rate, err = np.array(pts).T
+            ax.plot(100 / rate, 100 * (err - float_error), "o-", label=label)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("model size, % of dense float32 (no Huffman)")
+    ax.set_ylabel("test error change, percentage points")
+    ax.set_title("Accuracy against compression, no retraining per point (cf. Fig. 6)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(model, out_dir):
+    """Write the PNG plots of ``model`` into ``out_dir``; returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    dists = model.history.get("layers", [])
+    for layer, dist in zip(model.layers, dists):
+        _fig4(layer, dist, out / f"fig4_{layer.name}.png")
+        written.append(out / f"fig4_{layer.name}.png")
+    for layer in model.layers:
+        _fig5(layer, out / f"fig5_{layer.name}.png")
+        written.append(out / f"fig5_{layer.name}.png")
+    sweep = model.history.get("sweep")
+    if sweep:
+        _fig6(sweep, model.history.get("float_test_error", 0.0), out / "fig6_accuracy_vs_compression.png")
+        written.append(out / "fig6_accuracy_vs_compression.png")
+    if not written:
+        raise TinyeieError("the model records nothing to plot")
+    return written
