@@ -88,3 +88,35 @@ def test_not_a_zip_is_refused(tmp_path):
         load_model(path)
     with pytest.raises(TinyeieError, match="does not exist"):
         load_model(tmp_path / "missing.npz")
+
+
+def test_report_writes_the_paper_figures(small_model, tmp_path):
+    from tinyeie.sw.report import write_report
+
+    model, _ = small_model
+    paths = write_report(model, tmp_path / "report")
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["fig4_ip1.png", "fig4_ip2.png", "fig4_ip3.png", "fig5_ip1.png",
+                            "fig5_ip2.png", "fig5_ip3.png", "fig6_accuracy_vs_compression.png"])
+    for p in paths:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
+
+
+def test_decompress_gives_the_dense_mlp(small_model, tmp_path):
+    from tinyeie.sw.cli import main
+    from tinyeie.sw.floatfile import load_float
+
+    model, (xt, _) = small_model
+    save_model(tmp_path / "m.npz", model)
+    assert main(["decompress", str(tmp_path / "m.npz"), "-o", str(tmp_path / "d.npz")]) == 0
+    dense = np.load(tmp_path / "d.npz")
+    assert sorted(dense.files) == ["b0", "b1", "b2", "w0", "w1", "w2"]
+    assert dense["w0"].shape == (32, 784) and dense["w2"].shape == (10, 16)
+    a = xt
+    for i in range(3):
+        a = a @ dense[f"w{i}"].T + dense[f"b{i}"]
+        a = np.maximum(a, 0) if i < 2 else a
+    np.testing.assert_allclose(a, model.network().predict(xt), rtol=1e-5, atol=1e-5)
+    # and a decompressed file is a valid input to compress
+    net, _ = load_float(tmp_path / "d.npz")
+    assert net.arch == "mlp:784-32-16-10"
