@@ -69,7 +69,7 @@ class Conv:
         if not need_dx:
             return None
         dcols = (dy_rows @ self.w.reshape(len(self.w), -1)).reshape(b, self.ho, self.wo, c, k, k)
-        dx = np.zeros(self.x_shape, dtype=np.float32)
+        dx = np.zeros(self.x_shape, dtype=dy.dtype)
         for i in range(k):
             for j in range(k):
                 dx[:, :, i:i + self.ho, j:j + self.wo] += dcols[:, :, :, :, i, j].transpose(
@@ -91,7 +91,7 @@ class MaxPool:
         # Ties send the gradient to every maximum; with float inputs ties are vanishingly rare.
         dx = self.mask * dy[:, :, :, None, :, None]
         b, c, h2, _, w2, _ = dx.shape
-        return dx.reshape(b, c, h2 * 2, w2 * 2).astype(np.float32)
+        return dx.reshape(b, c, h2 * 2, w2 * 2).astype(dy.dtype)
 
 
 class ReLU:

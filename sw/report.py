@@ -66,6 +66,7 @@ def _fig6(sweep, float_error, path):
             rate, err = np.array(pts).T
             ax.plot(100 / rate, 100 * (err - float_error), "o-", label=label)
     ax.axhline(0, color="grey", lw=0.8)
+    ax.set_ylim(-1, 10)  # the paper's range of interest; broken networks run off the top
     ax.set_xscale("log")
     ax.set_xlabel("model size, % of dense float32 (no Huffman)")
     ax.set_ylabel("test error change, percentage points")
