@@ -189,6 +189,9 @@ def main(argv=None):
     except TinyeieError as e:
         print(f"tinyeie: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # an output that cannot be written, a disk that is full
+        print(f"tinyeie: error: {e.strerror or e}: {e.filename or ''}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("tinyeie: interrupted", file=sys.stderr)
         return 130

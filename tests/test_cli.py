@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,3 +76,9 @@ def test_bad_option_values(tmp_path, capsys):
     assert "1 or 1 values" in capsys.readouterr().err
     assert main(["compress", str(path), "-o", str(tmp_path / "m.npz"), "--init", "magic"]) == 2
     assert "unknown k-means initialisation" in capsys.readouterr().err
+
+
+def test_unwritable_output_is_a_clean_error(tmp_path):
+    shipped = Path(__file__).resolve().parent.parent / "models" / "lenet300.npz"
+    result = run_cli("decompress", shipped, "-o", tmp_path / "no" / "such" / "dir" / "d.npz")
+    assert_clean_error(result, "No such file or directory")
