@@ -1,6 +1,7 @@
 """The ``tinyeie`` command line."""
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -173,12 +174,15 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, help="directory for the PNG files")
     p.set_defaults(func=cmd_report)
 
-    try:
-        from . import cli_engine
-    except ImportError:
-        cli_engine = None
-    if cli_engine is not None:
-        cli_engine.register(sub)
+    # The engine's and the boards' commands live beside their code.
+    for module in ("cli_engine", "cli_board"):
+        try:
+            extension = importlib.import_module(f"{__package__}.{module}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__package__}.{module}":
+                raise
+            continue
+        extension.register(sub)
     return parser
 
 
