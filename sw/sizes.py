@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sparse import csc_encode
+from .sparse import csc_encode, flat_encode
 
-__all__ = ["FLOAT_BITS", "LENGTH_BITS", "HEADER_BITS", "sharing_ratio", "paper_layer_size",
+__all__ = ["FLOAT_BITS", "LENGTH_BITS", "HEADER_BITS", "sharing_ratio", "best_fixed_rel_bits",
+           "paper_layer_size",
            "HardwareStorage", "hw_layer_size"]
 
 FLOAT_BITS = 32
@@ -29,15 +30,31 @@ def sharing_ratio(n, b, k):
     return n * b / (n * np.log2(k) + k * b)
 
 
+def best_fixed_rel_bits(index, choices=range(2, 9)):
+    """``(rel_bits, entries)`` of the relative-index width that stores ``index`` smallest
+    without Huffman coding: wider indices cost bits on every entry, narrower ones fillers."""
+    best = None
+    for rel_bits in choices:
+        entries = len(flat_encode(index, rel_bits)[0])
+        if best is None or entries * rel_bits < best[1] * best[0]:
+            best = (rel_bits, entries)
+    return best
+
+
 def paper_layer_size(layer):
-    """Bits of one :class:`~tinyeie.sw.modelfile.CompressedLayer` in the paper's format."""
+    """Bits of one :class:`~tinyeie.sw.modelfile.CompressedLayer` in the paper's format.
+
+    P+Q is counted with its own best relative-index width; P+Q+H with the width the file
+    stores, which was chosen for the smallest Huffman-coded size.
+    """
     n = int(np.prod(layer.shape))
     entries = layer.entries
+    pq_rel_bits, pq_entries = best_fixed_rel_bits(layer.index)
     s = layer.streams
     shared = (len(layer.codebook) - 1) * FLOAT_BITS  # entry 0 is the implied zero
     bias = len(layer.bias) * FLOAT_BITS
     tables = (len(s["wlens"]) + len(s["rlens"])) * LENGTH_BITS
-    pq = entries * (layer.bits + layer.rel_bits) + shared + bias + HEADER_BITS
+    pq = pq_entries * (layer.bits + pq_rel_bits) + shared + bias + HEADER_BITS
     pqh = s["wbits"] + s["rbits"] + tables + shared + bias + HEADER_BITS
     dense = (n + len(layer.bias)) * FLOAT_BITS
     per_entry = max(entries, 1)
@@ -45,7 +62,7 @@ def paper_layer_size(layer):
         "name": layer.name, "weights": n, "nnz": layer.nnz, "entries": entries,
         "density": layer.nnz / n,
         "weight_bits_pq": layer.bits, "weight_bits_pqh": s["wbits"] / per_entry,
-        "index_bits_pq": layer.rel_bits, "index_bits_pqh": s["rbits"] / per_entry,
+        "index_bits_pq": pq_rel_bits, "index_bits_pqh": s["rbits"] / per_entry,
         "dense_bits": dense, "pq_bits": pq, "pqh_bits": pqh,
         "rate_pq": pq / dense, "rate_pqh": pqh / dense,
     }

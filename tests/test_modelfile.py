@@ -6,7 +6,7 @@ import pytest
 from tinyeie.sw.compress import CompressConfig, compress
 from tinyeie.sw.errors import TinyeieError
 from tinyeie.sw.modelfile import encode_layer, load_model, save_model
-from tinyeie.sw.sizes import paper_layer_size
+from tinyeie.sw.sizes import best_fixed_rel_bits, paper_layer_size
 from tinyeie.sw.train import TrainConfig, train
 
 
@@ -49,7 +49,9 @@ def test_layer_accounting_adds_up():
     size = paper_layer_size(layer)
     s = layer.streams
     assert size["dense_bits"] == (40 * 50 + 40) * 32
-    assert size["pq_bits"] == layer.entries * (4 + layer.rel_bits) + 15 * 32 + 40 * 32 + 128
+    pq_rel_bits, pq_entries = best_fixed_rel_bits(index)
+    assert size["pq_bits"] == pq_entries * (4 + pq_rel_bits) + 15 * 32 + 40 * 32 + 128
+    assert pq_entries * pq_rel_bits <= layer.entries * layer.rel_bits
     assert size["pqh_bits"] == (s["wbits"] + s["rbits"] + (16 + (1 << layer.rel_bits)) * 5
                                 + 15 * 32 + 40 * 32 + 128)
     assert size["nnz"] == np.count_nonzero(index)
