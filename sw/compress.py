@@ -15,7 +15,7 @@ from tqdm import tqdm
 from .errors import TinyeieError
 from .modelfile import CompressedModel, encode_layer, layer_names
 from .prune import iterative_prune
-from .quantize import INITS, finetune_centroids, share_weights
+from .quantize import INITS, finetune_centroids, init_centroids, share_weights
 from .train import TrainConfig
 
 __all__ = ["CompressConfig", "PRESETS", "default_config", "check_config", "compress", "fig6_sweep"]
@@ -104,7 +104,7 @@ def compress(net, train_data, test_data, cfg, log=print):
     history["finetuned_test_error"] = evaluate(net)
     log(f"quantised: test error {history['quantised_test_error']:.2%}, after centroid "
         f"fine-tuning {history['finetuned_test_error']:.2%}")
-    history["layers"] = [_distribution(w, m, c0, c1)
+    history["layers"] = [_distribution(w, m, c0, c1, cfg.seed)
                          for w, m, c0, c1 in zip(weights, masks, codebooks, tuned)]
 
     names = layer_names(net.arch, n)
@@ -115,10 +115,15 @@ def compress(net, train_data, test_data, cfg, log=print):
     return CompressedModel(net.arch, layers, history)
 
 
-def _distribution(w, mask, before, after, bins=120):
-    """Histogram of the surviving weights and the codebooks around fine-tuning (Fig. 4)."""
-    counts, edges = np.histogram(w[mask], bins=bins)
-    return {"hist_counts": counts.tolist(), "hist_edges": edges.tolist(),
+def _distribution(w, mask, before, after, seed, bins=120):
+    """What Fig. 4 shows of a layer: the surviving weights' histogram, where each k-means
+    initialisation would start, and the codebook after k-means and after fine-tuning."""
+    alive = w[mask]
+    counts, edges = np.histogram(alive, bins=bins)
+    rng = np.random.default_rng(seed)
+    k = len(before) - 1
+    starts = {m: init_centroids(alive, k, m, rng).tolist() for m in INITS} if k else {}
+    return {"hist_counts": counts.tolist(), "hist_edges": edges.tolist(), "inits": starts,
             "codebook_initial": before[1:].tolist(), "codebook_finetuned": after[1:].tolist()}
 
 

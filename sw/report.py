@@ -23,18 +23,32 @@ __all__ = ["write_report"]
 
 
 def _fig4(layer, dist, path):
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.8), width_ratios=(1, 1.6))
     edges = np.asarray(dist["hist_edges"])
-    ax.stairs(dist["hist_counts"], edges, fill=True, alpha=0.4, label="surviving weights")
-    top = max(dist["hist_counts"]) if dist["hist_counts"] else 1
-    for i, c in enumerate(dist["codebook_initial"]):
-        ax.axvline(c, color="tab:green", ls="--", lw=1, label="initial centroids" if i == 0 else None)
-    for i, c in enumerate(dist["codebook_finetuned"]):
-        ax.plot([c], [top * 1.02], "rv", ms=5, label="fine-tuned centroids" if i == 0 else None)
-    ax.set_xlabel("weight value")
-    ax.set_ylabel("count")
-    ax.set_title(f"{layer.name}: weight distribution and codebook (cf. Fig. 4)")
-    ax.legend(fontsize=8)
+    counts = np.asarray(dist["hist_counts"])
+    # Left: the weights' CDF and where each k-means initialisation puts its centroids.
+    cdf = np.concatenate([[0], np.cumsum(counts)]) / max(counts.sum(), 1)
+    left.plot(edges, cdf, color="tab:blue", lw=1.2, label="CDF of weights")
+    markers = {"linear": ("tab:red", "o"), "forgy": ("tab:green", "x"), "density": ("k", "+")}
+    for method, centres in dist.get("inits", {}).items():
+        colour, marker = markers.get(method, ("grey", "."))
+        left.plot(centres, np.interp(centres, edges, cdf), marker, color=colour, ls="none",
+                  label=f"{method} init")
+    left.set_xlabel("weight value")
+    left.set_ylabel("cumulative distribution")
+    left.set_title(f"{layer.name}: centroid initialisation")
+    left.legend(fontsize=8)
+    # Right: the weights and the codebook after k-means and after fine-tuning.
+    right.stairs(counts, edges, fill=True, alpha=0.4, label="surviving weights")
+    top = counts.max() if len(counts) else 1
+    right.plot(dist["codebook_initial"], [top * 1.06] * len(dist["codebook_initial"]), "x",
+               color="tab:green", label="codebook after k-means")
+    right.plot(dist["codebook_finetuned"], [top * 1.02] * len(dist["codebook_finetuned"]), "o",
+               color="tab:red", ms=4, label="codebook after fine-tuning")
+    right.set_xlabel("weight value")
+    right.set_ylabel("count")
+    right.set_title(f"{layer.name}: weights and codebook (cf. Fig. 4)")
+    right.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
