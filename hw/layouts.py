@@ -1,0 +1,86 @@
+"""Bit layouts shared by the RTL and the compiler: the one source of truth for both.
+
+The compiler packs with ``Layout.const(...).as_bits()``; the RTL views memory words through the
+same layouts. docs/engine.md describes them for readers outside Python.
+"""
+
+from amaranth.hdl import Shape, unsigned
+from amaranth.lib import data
+
+__all__ = ["Entry", "Descriptor", "WriteAddr", "WriteCommand", "Target",
+           "DESCRIPTOR_WORDS", "LAYER_WORDS", "CODEBOOK_OFFSET", "SLICE_BITS",
+           "column_slices", "pack_bits", "unpack_bits"]
+
+SLICE_BITS = 16        # every memory is written 16 bits at a time
+LAYER_WORDS = 32       # layer table words per layer
+CODEBOOK_OFFSET = 16   # the codebook's first word within a layer's words
+
+
+class Entry(data.Struct):
+    """One stored weight of a PE's column run (bits 0..8 of a PE memory word).
+
+    ``v`` indexes the layer's codebook (0: zero weight, used by fillers), ``z`` counts the PE's
+    zero rows skipped before it, ``last`` ends the run.
+    """
+
+    v: 4
+    z: 4
+    last: 1
+
+
+class Descriptor(data.Struct):
+    """One layer of the layer table (words 0..4 of the layer): see docs/engine.md."""
+
+    in_count: 12
+    out_count: 12
+    col_base: 16
+    bias_base: 16
+    shift: 5
+    bias_shift: 4
+    relu: 1
+    last: 1
+
+
+DESCRIPTOR_WORDS = -(-Descriptor.as_shape().size // SLICE_BITS)
+assert DESCRIPTOR_WORDS <= CODEBOOK_OFFSET
+
+
+class Target:
+    """``WriteAddr.target`` values: which memory a write goes to."""
+
+    PE = 0          # slice = PE index
+    COLUMNS = 1     # slice = 16-bit slice of the column-table row
+    LAYERS = 2      # word = LAYER_WORDS * layer + k
+
+
+class WriteAddr(data.Struct):
+    word: 16
+    slice: 6
+    target: 2
+
+
+class WriteCommand(data.Struct):
+    addr: WriteAddr
+    data: unsigned(SLICE_BITS)
+
+
+def column_slices(pes):
+    """16-bit slices of a column-table row: the pointer, then the PE mask."""
+    return 1 + -(-pes // SLICE_BITS)
+
+
+def pack_bits(layout, **fields):
+    """The integer a ``layout`` with these field values is stored as."""
+    return data.Layout.cast(layout).const(fields).as_bits()
+
+
+def unpack_bits(layout, bits):
+    """The field values of an integer stored with ``layout``, as a dict of ints."""
+    layout = data.Layout.cast(layout)
+    out = {}
+    for name, field in layout:
+        raw = (bits >> field.offset) & ((1 << field.width) - 1)
+        if Shape.cast(field.shape).signed and raw >> (field.width - 1):
+            raw -= 1 << field.width
+        out[name] = raw
+    return out

@@ -1,0 +1,37 @@
+"""Stream helpers for testbenches on Amaranth's simulator (``sim.add_testbench``).
+
+They keep the stream rules from the testbench's side: a source holds payload and valid until
+the transfer; a sink may drop ready at random (back-pressure) and a source may idle at random.
+"""
+
+__all__ = ["stream_put", "stream_get", "put_all", "get_count"]
+
+
+async def stream_put(ctx, stream, payload, *, idle=0.0, rng=None):
+    """Send one ``payload`` into ``stream``, after random idle cycles with probability ``idle``."""
+    while rng is not None and rng.random() < idle:
+        await ctx.tick()
+    ctx.set(stream.payload, payload)
+    ctx.set(stream.valid, 1)
+    await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def stream_get(ctx, stream, *, stall=0.0, rng=None):
+    """Receive one payload from ``stream``, holding ready low with probability ``stall`` a cycle."""
+    while True:
+        ready = rng is None or rng.random() >= stall
+        ctx.set(stream.ready, ready)
+        _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload)
+        if ready and valid:
+            ctx.set(stream.ready, 0)
+            return payload
+
+
+async def put_all(ctx, stream, payloads, **kwargs):
+    for payload in payloads:
+        await stream_put(ctx, stream, payload, **kwargs)
+
+
+async def get_count(ctx, stream, count, **kwargs):
+    return [await stream_get(ctx, stream, **kwargs) for _ in range(count)]

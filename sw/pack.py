@@ -1,0 +1,201 @@
+"""The compiler: integer layers -> the engine's memory contents (docs/engine.md, "Memories").
+
+:func:`pack` lays out every layer's per-PE column runs behind one shared column pointer, the
+biases, the column table and the layer table (descriptors and codebooks), refusing anything that
+does not fit the configured memories. :func:`unpack` reads the memories back into
+:class:`~tinyeie.sw.golden.IntLayer` s, so pack then unpack is the identity.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..hw.layouts import (CODEBOOK_OFFSET, DESCRIPTOR_WORDS, LAYER_WORDS, SLICE_BITS,
+                          Descriptor, Entry, column_slices, pack_bits, unpack_bits)
+from .config import EngineConfig
+from .errors import TinyeieError
+from .golden import IntLayer
+from .sparse import pe_rows, relative_encode
+
+__all__ = ["PackedModel", "pack", "unpack", "read_run", "column_row", "layer_descriptor",
+           "layer_codebook"]
+
+REL_BITS = 4
+WORD_MASK = (1 << SLICE_BITS) - 1
+
+
+@dataclass
+class PackedModel:
+    """The contents of every engine memory, as 16-bit words.
+
+    ``pe_words[p]``: PE ``p``'s memory (entries, then biases), as long as the highest word used;
+    ``columns``: (rows, slices) column table; ``layer_table``: ``LAYER_WORDS`` words per layer.
+    ``stats``: per-layer sizes for the manifest.
+    """
+
+    config: EngineConfig
+    pe_words: list
+    columns: np.ndarray
+    layer_table: np.ndarray
+    stats: list = field(default_factory=list)
+
+    @property
+    def n_layers(self):
+        return len(self.layer_table) // LAYER_WORDS
+
+
+def _to_words(bits, count):
+    return [(bits >> (SLICE_BITS * k)) & WORD_MASK for k in range(count)]
+
+
+def _from_words(words):
+    return sum(int(w) << (SLICE_BITS * k) for k, w in enumerate(words))
+
+
+def layer_descriptor(packed, layer):
+    """The :class:`~tinyeie.hw.layouts.Descriptor` fields of ``layer`` as a dict."""
+    base = LAYER_WORDS * layer
+    return unpack_bits(Descriptor, _from_words(packed.layer_table[base:base + DESCRIPTOR_WORDS]))
+
+
+def layer_codebook(packed, layer):
+    """The 16 signed codes of ``layer``'s codebook."""
+    base = LAYER_WORDS * layer + CODEBOOK_OFFSET
+    return _signed(packed.layer_table[base:base + 16], packed.config.code_width)
+
+
+def column_row(packed, row):
+    """``(ptr, mask)`` of a column-table row."""
+    words = packed.columns[row]
+    return int(words[0]), _from_words(words[1:])
+
+
+def _encode_run(column):
+    """One PE's run for one column: the Entry words, ``last`` set on the final one."""
+    positions = np.flatnonzero(column)
+    v, z = relative_encode(positions, column[positions], REL_BITS)
+    words = [pack_bits(Entry, v=int(vi), z=int(zi), last=0) for vi, zi in zip(v, z)]
+    if words:
+        words[-1] |= pack_bits(Entry, v=0, z=0, last=1)
+    return words
+
+
+def read_run(words, ptr, limit):
+    """Walk a run from ``ptr`` as the PE does: ``(local rows, codebook indices)`` of its entries
+    (fillers included). Raises if the run is not ended by a ``last`` entry before ``limit``."""
+    rows, codes, row = [], [], -1
+    addr = ptr
+    while True:
+        if addr >= min(limit, len(words)):
+            raise TinyeieError(f"the column run starting at word {ptr} has no last entry before "
+                               f"the end of the PE memory")
+        e = unpack_bits(Entry, int(words[addr]))
+        row += e["z"] + 1
+        rows.append(row)
+        codes.append(e["v"])
+        if e["last"]:
+            return np.array(rows), np.array(codes)
+        addr += 1
+
+
+def _check_fits(what, used, capacity, hint):
+    if used > capacity:
+        raise TinyeieError(f"the model does not fit: {what} needs {used:,}, the engine has "
+                           f"{capacity:,} ({hint})")
+
+
+def pack(layers, cfg=EngineConfig()):
+    """Lay ``layers`` (a chain of :class:`IntLayer`) out in the engine's memories."""
+    n, slices = cfg.pes, column_slices(cfg.pes)
+    _check_fits("layers", len(layers), cfg.max_layers, "max_layers")
+    for i, layer in enumerate(layers):
+        rows, cols = layer.shape
+        for what, count in (("inputs", cols), ("outputs", rows)):
+            _check_fits(f"layer {i}'s {count} {what}", count, cfg.act_depth,
+                        "act_depth: the widest layer the activation memories hold")
+        if i and cols != layers[i - 1].shape[0]:
+            raise TinyeieError(f"layer {i} takes {cols} inputs but layer {i - 1} gives "
+                               f"{layers[i - 1].shape[0]}: shapes must chain")
+        if len(layer.codebook) > 16:
+            raise TinyeieError(f"layer {i} has a codebook of {len(layer.codebook)} entries; "
+                               f"4-bit indices address at most 16")
+        if layer.last != (i == len(layers) - 1):
+            raise TinyeieError(f"layer {i}: only the final layer may be marked last")
+    _check_fits("the column table (one row per layer input)",
+                sum(layer.shape[1] for layer in layers), cfg.col_depth, "col_depth")
+
+    pe_words = [[] for _ in range(n)]
+    columns, layer_table, stats = [], [], []
+    cursor = 0
+    for i, layer in enumerate(layers):
+        rows, cols = layer.shape
+        col_base, layer_start = len(columns), cursor
+        padding = 0
+        for j in range(cols):
+            runs = [_encode_run(layer.index[p::n, j]) for p in range(n)]
+            length = max(len(r) for r in runs)
+            mask = sum(1 << p for p, r in enumerate(runs) if r)
+            columns.append(_to_words(cursor if length else 0, 1) + _to_words(mask, slices - 1))
+            for p, run in enumerate(runs):
+                pe_words[p].extend(run + [0] * (length - len(run)))
+                padding += length - len(run)
+            cursor += length
+        bias_base = cursor
+        local = -(-rows // n)
+        for p in range(n):
+            mine = [int(b) & WORD_MASK for b in layer.bias[p::n]]
+            pe_words[p].extend(mine + [0] * (local - len(mine)))
+        cursor += local
+        _check_fits(f"PE memory words (entries and biases, through layer {i})", cursor,
+                    cfg.pe_depth, "pe_depth; more PEs spread the entries thinner")
+        descriptor = pack_bits(Descriptor, in_count=cols, out_count=rows, col_base=col_base,
+                               bias_base=bias_base, shift=layer.shift,
+                               bias_shift=layer.bias_shift, relu=int(layer.relu),
+                               last=int(layer.last))
+        words = np.zeros(LAYER_WORDS, dtype=np.uint16)
+        words[:DESCRIPTOR_WORDS] = _to_words(descriptor, DESCRIPTOR_WORDS)
+        words[CODEBOOK_OFFSET:CODEBOOK_OFFSET + 16] = np.asarray(layer.codebook) & WORD_MASK
+        layer_table.extend(words)
+        stats.append(dict(shape=[rows, cols], entry_words=bias_base - layer_start,
+                          padding_words=padding, bias_words=local, col_base=col_base,
+                          bias_base=bias_base, shift=layer.shift, bias_shift=layer.bias_shift,
+                          relu=bool(layer.relu), in_frac=layer.in_frac,
+                          code_frac=layer.code_frac, out_frac=layer.out_frac))
+    return PackedModel(config=cfg,
+                       pe_words=[np.array(w, dtype=np.uint16) for w in pe_words],
+                       columns=np.array(columns, dtype=np.uint16).reshape(-1, slices),
+                       layer_table=np.array(layer_table, dtype=np.uint16), stats=stats)
+
+
+def _signed(words, bits):
+    words = np.asarray(words, dtype=np.int64) & ((1 << bits) - 1)
+    return np.where(words >> (bits - 1), words - (1 << bits), words)
+
+
+def unpack(packed):
+    """Read the memories back into :class:`IntLayer` s (fracs are not stored: they are 0)."""
+    cfg, n = packed.config, packed.config.pes
+    layers = []
+    for i in range(packed.n_layers):
+        d = layer_descriptor(packed, i)
+        rows, cols = d["out_count"], d["in_count"]
+        index = np.zeros((rows, cols), dtype=np.uint8)
+        for j in range(cols):
+            ptr, mask = column_row(packed, d["col_base"] + j)
+            for p in range(n):
+                if not mask >> p & 1:
+                    continue
+                local, codes = read_run(packed.pe_words[p], ptr, cfg.pe_depth)
+                if local[-1] >= pe_rows(rows, n, p):
+                    raise TinyeieError(f"layer {i} column {j}: PE {p}'s run reaches local row "
+                                       f"{local[-1]}, past its {pe_rows(rows, n, p)} rows")
+                index[local * n + p, j] = codes
+        bias = np.zeros(rows, dtype=np.int64)
+        for p in range(n):
+            mine = packed.pe_words[p][d["bias_base"]:d["bias_base"] + pe_rows(rows, n, p)]
+            bias[p::n] = _signed(mine, SLICE_BITS)
+        layers.append(IntLayer(index=index, codebook=layer_codebook(packed, i), bias=bias,
+                               bias_shift=d["bias_shift"], shift=d["shift"],
+                               relu=bool(d["relu"]), last=bool(d["last"]),
+                               in_frac=0, code_frac=0, out_frac=0))
+    return layers
