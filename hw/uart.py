@@ -92,7 +92,8 @@ class UARTReceiver(wiring.Component):
     (``OVERRUN``). A consumer that frames packets can drop the packet under construction on
     any error and resynchronise on its own framing.
 
-    A byte is offered one clock after the middle of its stop bit. The single output register
+    A byte is offered three cycles after the middle of its stop bit reaches ``rx`` (two in the
+    synchroniser, one in the output register). That single output register
     holds one byte while a frame of ten bits arrives, so a consumer must take each byte within
     ten bit times; a byte that completes while the register is still full is dropped, and as
     soon as the register is free an ``OVERRUN`` item takes its place (one item for any number
@@ -130,13 +131,13 @@ class UARTReceiver(wiring.Component):
         # One down-counter times everything: half a bit from the start bit's falling edge to its
         # middle ((divisor - 1) // 2 cycles, as the edge is seen up to a cycle late), then a
         # whole bit from middle to middle. The start bit must still be low at its middle, so a
-        # glitch shorter than half a bit is ignored. The stop bit is sampled at its
-        # middle and the receiver returns to idle at once, leaving half a bit of slack for a
-        # transmitter whose clock runs fast. After a low stop bit (a framing error or a break)
-        # it waits for the line to go high, so that it starts again on a real idle-to-start
-        # edge and not in the middle of a break. The output is a register rather than a FIFO:
-        # the host protocol consumes bytes far faster than they arrive, and losses are reported
-        # in band (OVERRUN) instead of hanging the stream or vanishing.
+        # glitch shorter than half a bit is ignored. The stop bit is sampled at its middle and
+        # the receiver returns to idle at once, leaving half a bit of slack for a transmitter
+        # whose clock runs fast. After a low stop bit (a framing error or a break) it waits for
+        # the line to go high, so that it starts again on a real idle-to-start edge and not in
+        # the middle of a break. The output is a register rather than a FIFO: the host protocol
+        # consumes bytes far faster than they arrive, and losses are reported in band (OVERRUN)
+        # instead of hanging the stream or vanishing.
         m = Module()
         divisor = self._divisor
         o = self.o_stream

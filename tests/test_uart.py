@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """UART receiver and transmitter on Amaranth's simulator, against the line model `frame_bits`.
 
 The receiver is driven by a bit-banged line (`line`) whose bit period may be fractional, as a
@@ -13,6 +14,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
+from tinyeie.hw.simstreams import stream_put
 from tinyeie.hw.uart import (RxError, UARTReceiver, UARTTransmitter, baud_divisor,
                              frame_bits)
 
@@ -42,13 +44,6 @@ def simulate(dut, testbenches, background=(), *, timeout, name="uart"):
             sim.run()
     else:
         sim.run()
-
-
-async def stream_put(ctx, stream, payload):
-    ctx.set(stream.payload, payload)
-    ctx.set(stream.valid, 1)
-    await ctx.tick().until(stream.ready)
-    ctx.set(stream.valid, 0)
 
 
 def collector(stream, items, ready=lambda: True):
