@@ -147,7 +147,8 @@ class PE(wiring.Component):
         drain_row_d1 = Signal(self._row_width)
         m.d.sync += [drain_d1.eq(self.drain_read), drain_row_d1.eq(self.drain_row)]
         bias = mem_rd.data.as_signed() << self.layer.bias_shift
-        m.d.sync += self.total.eq(acc_rd.data + bias)
+        with m.If(drain_d1):
+            m.d.sync += self.total.eq(acc_rd.data + bias)
         m.d.comb += self.result.eq(requantise(self.total, self.layer.shift, self.layer.relu,
                                               cfg.act_width))
 

@@ -1,0 +1,93 @@
+"""The column table and the broadcast of each non-zero activation to the PEs that need it."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from .layouts import SLICE_BITS, column_slices
+from .pe import Column
+from .scanner import NonZero
+
+__all__ = ["Broadcaster"]
+
+
+class Broadcaster(wiring.Component):
+    """Looks each non-zero ``(j, a_j)`` up in the column table and hands ``(a_j, ptr_j)`` to
+    every PE in the column's mask.
+
+    Each PE takes the column when its queue has room; the next column is looked up in the cycle
+    the last PE in the mask has taken this one, so one column a cycle passes while no queue is
+    full. A column whose mask is empty is dropped in one cycle.
+
+    Members
+    -------
+    i_stream : In(stream of NonZero)
+    col_base : In(16)
+        The running layer's first column-table row.
+    o_columns : Out(array of N streams of Column)
+    busy : Out(1)
+        A column is held.
+    w_addr, w_slice, w_data, w_en : In
+        Write one 16-bit slice of a column-table row (model loading; only while idle).
+    """
+
+    def __init__(self, config, init=()):
+        self._config = config
+        self._slices = column_slices(config.pes)
+        self._init = [int(row) for row in init]
+        self._ptr_width = ceil_log2(config.pe_depth)
+        super().__init__({
+            "i_stream": In(stream.Signature(NonZero(config.act_width))),
+            "col_base": In(16),
+            "o_columns": Out(stream.Signature(Column(config.act_width, self._ptr_width))
+                             ).array(config.pes),
+            "busy": Out(1),
+            "w_addr": In(16),
+            "w_slice": In(6),
+            "w_data": In(SLICE_BITS),
+            "w_en": In(1),
+        })
+
+    def elaborate(self, platform):
+        cfg = self._config
+        n = cfg.pes
+        m = Module()
+
+        m.submodules.table = table = memory.Memory(
+            shape=SLICE_BITS * self._slices, depth=cfg.col_depth, init=self._init)
+        rd = table.read_port()
+        wr = table.write_port(granularity=SLICE_BITS)
+        m.d.comb += [wr.addr.eq(self.w_addr), wr.data.eq(self.w_data.replicate(self._slices)),
+                     wr.en.eq(self.w_en << self.w_slice)]
+
+        held = Signal()                 # the table's output holds a looked-up column
+        held_a = Signal.like(self.i_stream.payload.a)
+        taken = Signal(n)               # PEs that have taken the held column
+        ptr = rd.data[:SLICE_BITS]
+        mask = rd.data[SLICE_BITS:SLICE_BITS + n]
+
+        takes = Signal(n)
+        for p, o in enumerate(self.o_columns):
+            m.d.comb += [o.valid.eq(held & mask[p] & ~taken[p]),
+                         o.payload.a.eq(held_a), o.payload.ptr.eq(ptr),
+                         takes[p].eq(o.valid & o.ready)]
+        done = held & ((~mask[:n] | taken | takes) == (1 << n) - 1)
+        with m.If(done):
+            m.d.sync += taken.eq(0)
+        with m.Else():
+            m.d.sync += taken.eq(taken | takes)
+
+        m.d.comb += self.i_stream.ready.eq(~held | done)
+        # The table's read port is enabled only to look a column up, so its output holds the
+        # looked-up row while the PEs take it.
+        # (A read port's enable resets to 1, so it is driven in full, not just set in an If.)
+        look_up = self.i_stream.valid & self.i_stream.ready
+        m.d.comb += [rd.addr.eq(self.col_base + self.i_stream.payload.j), rd.en.eq(look_up)]
+        with m.If(look_up):
+            m.d.sync += [held.eq(1), held_a.eq(self.i_stream.payload.a)]
+        with m.Elif(done):
+            m.d.sync += held.eq(0)
+
+        m.d.comb += self.busy.eq(held)
+        return m

@@ -1,0 +1,281 @@
+"""The engine: N PEs, the scanner and broadcaster, activation banks and the layer sequencer."""
+
+from amaranth.hdl import Cat, Module, Signal, signed
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from .broadcast import Broadcaster
+from .layouts import (CODEBOOK_OFFSET, DESCRIPTOR_WORDS, LAYER_WORDS, SLICE_BITS, Descriptor,
+                      Target, WriteCommand, column_slices)
+from .pe import PE
+from .scanner import COUNT_WIDTH, Scanner
+
+__all__ = ["Result", "Engine", "CYCLE_WIDTH"]
+
+CYCLE_WIDTH = 32
+
+
+def Result(acc_width):
+    """One result of the last layer: a logit and whether it is the layer's last."""
+    return data.StructLayout({"value": signed(acc_width), "last": 1})
+
+
+class Engine(wiring.Component):
+    """The EIE-style sparse matrix-vector engine (docs/engine.md).
+
+    Parameters
+    ----------
+    config : :class:`~tinyeie.sw.config.EngineConfig`
+    packed : :class:`~tinyeie.sw.pack.PackedModel`, optional
+        A model to initialise the memories with (block RAM from the bitstream). Without one the
+        model is written through ``i_model``.
+
+    Members
+    -------
+    i_model : In(stream of WriteCommand)
+        Model writes; ready only while the engine is idle.
+    i_stream : In(stream of signed act_width)
+        The first layer's ``in_count`` input activations, in order; the first one starts an
+        inference.
+    o_stream : Out(stream of Result)
+        The last layer's ``out_count`` results (acc + bias, the logits), in order.
+    cycles : Out(32)
+        Cycles of the running or last inference, counted from the last input taken to the last
+        result given, without the cycles ``o_stream`` waited for its consumer.
+    busy : Out(1)
+        An inference is under way.
+    """
+
+    def __init__(self, config, packed=None):
+        if packed is not None and packed.config != config:
+            raise ValueError(f"the model was packed for {packed.config}, not {config}")
+        self._config = config
+        self._packed = packed
+        self._word_width = max(1, ceil_log2(config.bank_depth))
+        pe_init, self._column_init, self._layer_init = self._init()
+        # Built here rather than in elaborate so that testbenches can watch them.
+        self.pes = [PE(config, init=pe_init[p]) for p in range(config.pes)]
+        self.scanner = Scanner(config)
+        self.broadcaster = Broadcaster(config, init=self._column_init)
+        super().__init__({
+            "i_model": In(stream.Signature(WriteCommand)),
+            "i_stream": In(stream.Signature(signed(config.act_width))),
+            "o_stream": Out(stream.Signature(Result(config.acc_width))),
+            "cycles": Out(CYCLE_WIDTH),
+            "busy": Out(1),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    def _init(self):
+        """Initial contents of the PE memories, column table and layer table."""
+        n, packed = self._config.pes, self._packed
+        if packed is None:
+            return [[] for _ in range(n)], [], []
+        columns = [sum(int(w) << SLICE_BITS * k for k, w in enumerate(row))
+                   for row in packed.columns]
+        return packed.pe_words, columns, [int(w) for w in packed.layer_table]
+
+    def elaborate(self, platform):
+        # The sequencer runs each layer in two phases. RUN: the scanner walks the input half of
+        # the activation banks, the broadcaster hands non-zeros to the PEs, and meanwhile the
+        # next layer's descriptor is read. DRAIN: once every unit is idle, all PEs step through
+        # their local rows together, one a cycle, writing requantised results into the other
+        # half of the banks (the next layer's input) while the next codebook is read. The last
+        # layer's rows go out on o_stream instead, in row order.
+        cfg = self._config
+        n = cfg.pes
+        m = Module()
+        pes = self.pes
+        for p, pe in enumerate(pes):
+            m.submodules[f"pe{p}"] = pe
+        m.submodules.scanner = scanner = self.scanner
+        m.submodules.broadcaster = broadcaster = self.broadcaster
+        wiring.connect(m, scanner.o_stream, broadcaster.i_stream)
+        for p, pe in enumerate(pes):
+            wiring.connect(m, broadcaster.o_columns[p], pe.i_column)
+
+        m.submodules.layers = layers = memory.Memory(
+            shape=SLICE_BITS, depth=LAYER_WORDS * cfg.max_layers, init=self._layer_init)
+        layers_rd = layers.read_port()
+        layers_wr = layers.write_port()
+
+        banks = []
+        for p in range(n):
+            bank = memory.Memory(shape=signed(cfg.act_width), depth=2 << self._word_width,
+                                 init=[])
+            m.submodules[f"bank{p}"] = bank
+            banks.append((bank.read_port(), bank.write_port()))
+        for p, (rd, _) in enumerate(banks):
+            m.d.comb += [rd.addr.eq(scanner.bank_addr), rd.en.eq(scanner.bank_en),
+                         scanner.bank_data[p].eq(rd.data)]
+
+        # The running layer and the one being read from the layer table.
+        desc = Signal(Descriptor)
+        next_raw = Signal(SLICE_BITS * DESCRIPTOR_WORDS)
+        next_desc = Descriptor(next_raw[:Descriptor.as_shape().size])
+        codebook = Signal(data.ArrayLayout(signed(cfg.code_width), 16))
+        layer = Signal(range(cfg.max_layers))
+        half = Signal()         # the bank half holding the running layer's input
+        m.d.comb += [scanner.in_count.eq(desc.in_count), scanner.half.eq(half),
+                     broadcaster.col_base.eq(desc.col_base)]
+        for pe in pes:
+            m.d.comb += [pe.codebook.eq(codebook), pe.layer.eq(desc)]
+
+        # Layer-table reader: a job reads the descriptor words (into next_desc) or the codebook
+        # words (into codebook) of one layer, one word a cycle.
+        lt_run, lt_k, lt_end, lt_layer = (Signal(), Signal(5), Signal(5),
+                                          Signal(range(cfg.max_layers)))
+        lt_got, lt_got_k = Signal(), Signal(5)
+
+        def start_job(layer_index, first, last):
+            return [lt_run.eq(1), lt_layer.eq(layer_index), lt_k.eq(first), lt_end.eq(last)]
+
+        read_descriptor = lambda i: start_job(i, 0, DESCRIPTOR_WORDS - 1)    # noqa: E731
+        read_codebook = lambda i: start_job(i, CODEBOOK_OFFSET, CODEBOOK_OFFSET + 15)  # noqa
+
+        m.d.comb += [layers_rd.addr.eq(Cat(lt_k, lt_layer)), layers_rd.en.eq(lt_run)]
+        m.d.sync += [lt_got.eq(lt_run), lt_got_k.eq(lt_k)]
+        with m.If(lt_run):
+            m.d.sync += lt_k.eq(lt_k + 1)
+            with m.If(lt_k == lt_end):
+                m.d.sync += lt_run.eq(0)
+        with m.If(lt_got):
+            for k in range(DESCRIPTOR_WORDS):
+                with m.If(lt_got_k == k):
+                    m.d.sync += next_raw[SLICE_BITS * k:SLICE_BITS * (k + 1)].eq(layers_rd.data)
+            for v in range(16):
+                with m.If(lt_got_k == CODEBOOK_OFFSET + v):
+                    m.d.sync += codebook[v].eq(layers_rd.data[:cfg.code_width])
+        lt_busy = lt_run | lt_got
+
+        # Model writes.
+        cmd = self.i_model.payload
+        write = self.i_model.valid & self.i_model.ready
+        for p, pe in enumerate(pes):
+            m.d.comb += [pe.w_addr.eq(cmd.addr.word), pe.w_data.eq(cmd.data),
+                         pe.w_en.eq(write & (cmd.addr.target == Target.PE)
+                                    & (cmd.addr.slice == p) & (cmd.addr.word < cfg.pe_depth))]
+        m.d.comb += [
+            broadcaster.w_addr.eq(cmd.addr.word), broadcaster.w_slice.eq(cmd.addr.slice),
+            broadcaster.w_data.eq(cmd.data),
+            broadcaster.w_en.eq(write & (cmd.addr.target == Target.COLUMNS)
+                                & (cmd.addr.slice < column_slices(n))
+                                & (cmd.addr.word < cfg.col_depth)),
+            layers_wr.addr.eq(cmd.addr.word), layers_wr.data.eq(cmd.data),
+            layers_wr.en.eq(write & (cmd.addr.target == Target.LAYERS)
+                            & (cmd.addr.word < LAYER_WORDS * cfg.max_layers)),
+        ]
+
+        # Input loading: activation i to bank i mod N, word i div N, of half 0.
+        in_p = Signal(range(n))
+        in_word = Signal(self._word_width)
+        in_count = Signal(COUNT_WIDTH)
+        take_input = self.i_stream.valid & self.i_stream.ready
+
+        # Drain: all PEs read local row `row` (global rows row_base .. row_base + N - 1);
+        # results come two cycles later.
+        row = Signal(self._word_width)
+        row_base = Signal(COUNT_WIDTH + 1)
+        drain = Signal()
+        drain_d = Signal(2)
+        row_d1, row_d2 = Signal(self._word_width), Signal(self._word_width)
+        m.d.sync += [drain_d.eq(Cat(drain, drain_d[0])), row_d1.eq(row), row_d2.eq(row_d1)]
+        for pe in pes:
+            m.d.comb += [pe.drain_read.eq(drain), pe.drain_row.eq(row)]
+        for p, (_, wr) in enumerate(banks):
+            with m.If(drain_d[1]):
+                m.d.comb += [wr.addr.eq(Cat(row_d2, ~half)), wr.data.eq(pes[p].result),
+                             wr.en.eq(1)]
+            with m.Else():
+                m.d.comb += [wr.addr.eq(Cat(in_word, 0)), wr.data.eq(self.i_stream.payload),
+                             wr.en.eq(take_input & (in_p == p))]
+
+        # Results of the last layer: PE `out_p`'s total of the row read.
+        out_p = Signal(range(n))
+        totals = [pe.total for pe in pes]
+        result_index = row_base + out_p
+        with m.Switch(out_p):
+            for p in range(n):
+                with m.Case(p):
+                    m.d.comb += self.o_stream.payload.value.eq(totals[p])
+        m.d.comb += self.o_stream.payload.last.eq(result_index + 1 >= desc.out_count)
+        # A table without a last layer must not run forever: its final row counts as last.
+        is_last = desc.last | (layer == cfg.max_layers - 1)
+
+        all_idle = ~scanner.busy & ~broadcaster.busy & ~lt_busy
+        for pe in pes:
+            all_idle &= ~pe.busy
+        counting = Signal()
+        stalled = self.o_stream.valid & ~self.o_stream.ready
+        with m.If(counting & ~stalled):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.i_model.ready.eq(1)
+                with m.If(self.i_stream.valid):
+                    m.d.sync += [layer.eq(0), half.eq(0)]
+                    m.d.sync += read_descriptor(0)
+                    m.next = "FIRST-DESCRIPTOR"
+            with m.State("FIRST-DESCRIPTOR"):
+                with m.If(~lt_busy):
+                    m.d.sync += [desc.eq(next_desc), in_p.eq(0), in_word.eq(0),
+                                 in_count.eq(0)]
+                    m.d.sync += read_codebook(0)
+                    m.next = "INPUT"
+            with m.State("INPUT"):
+                m.d.comb += self.i_stream.ready.eq(in_count < desc.in_count)
+                with m.If(take_input):
+                    m.d.sync += in_count.eq(in_count + 1)
+                    with m.If(in_p == n - 1):
+                        m.d.sync += [in_p.eq(0), in_word.eq(in_word + 1)]
+                    with m.Else():
+                        m.d.sync += in_p.eq(in_p + 1)
+                with m.If((in_count == desc.in_count) & ~lt_busy):
+                    m.d.sync += [self.cycles.eq(0), counting.eq(1)]
+                    m.next = "START"
+            with m.State("START"):
+                m.d.comb += scanner.start.eq(1)
+                with m.If(~is_last):
+                    m.d.sync += read_descriptor(layer + 1)
+                m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(all_idle):
+                    m.d.sync += [row.eq(0), row_base.eq(0), out_p.eq(0)]
+                    with m.If(is_last):
+                        m.next = "OUTPUT-READ"
+                    with m.Else():
+                        m.d.sync += read_codebook(layer + 1)
+                        m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.comb += drain.eq(1)
+                m.d.sync += [row.eq(row + 1), row_base.eq(row_base + n)]
+                with m.If(row_base + n >= desc.out_count):
+                    m.next = "DRAIN-FLUSH"
+            with m.State("DRAIN-FLUSH"):
+                # The last row's result is written this cycle or the next.
+                with m.If(~drain_d.any() & ~lt_busy):
+                    m.d.sync += [desc.eq(next_desc), layer.eq(layer + 1), half.eq(~half)]
+                    m.next = "START"
+            with m.State("OUTPUT-READ"):
+                m.d.comb += drain.eq(1)
+                m.next = "OUTPUT-WAIT"
+            with m.State("OUTPUT-WAIT"):
+                m.next = "OUTPUT"
+            with m.State("OUTPUT"):
+                m.d.comb += self.o_stream.valid.eq(1)
+                with m.If(self.o_stream.ready):
+                    with m.If(self.o_stream.payload.last):
+                        m.d.sync += counting.eq(0)
+                        m.next = "IDLE"
+                    with m.Elif(out_p == n - 1):
+                        m.d.sync += [out_p.eq(0), row.eq(row + 1), row_base.eq(row_base + n)]
+                        m.next = "OUTPUT-READ"
+                    with m.Else():
+                        m.d.sync += out_p.eq(out_p + 1)
+        m.d.comb += self.busy.eq(counting)
+        return m
