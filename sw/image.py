@@ -74,7 +74,8 @@ def read_image(blob, cfg=None):
     """Check an image and read it back into a :class:`PackedModel`.
 
     With ``cfg`` (the engine it is meant for), also refuse an image packed for other
-    parameters or larger than that engine's memories.
+    parameters or larger than that engine's memories; the model returned then carries ``cfg``.
+    Without, it carries the parameters the header names, with depths just large enough.
     """
     if len(blob) < 2 * HEADER_WORDS + 4 or len(blob) % 2:
         _bad(f"{len(blob)} bytes is too short or odd (at least {2 * HEADER_WORDS + 4})")
@@ -125,7 +126,7 @@ def read_image(blob, cfg=None):
         at += SECTION_WORDS + count
     if at != len(words):
         _bad(f"{len(words) - at} words follow the last section")
-    return PackedModel(config=packed_for, pe_words=pe_words, columns=columns,
+    return PackedModel(config=cfg or packed_for, pe_words=pe_words, columns=columns,
                        layer_table=layer_table)
 
 
@@ -144,7 +145,10 @@ def check_fits_engine(packed_for, cfg):
 
 
 def load_image(path, cfg=None):
+    """Read ``model.bin`` (or the ``model.bin`` inside a `tinyeie pack` folder)."""
     path = Path(path)
+    if path.is_dir():
+        path = path / "model.bin"
     if not path.is_file():
         raise TinyeieError(f"model image {path} does not exist (make one with `tinyeie pack`)")
     return read_image(path.read_bytes(), cfg)

@@ -1,0 +1,88 @@
+"""The engine's subcommands: ``tinyeie pack``, ``tinyeie verilog``, ``tinyeie sim``."""
+
+import json
+from pathlib import Path
+
+from .config import EngineConfig
+from .errors import TinyeieError
+
+__all__ = ["register", "add_config_options", "config_from_args"]
+
+CONFIG_OPTIONS = {   # option -> (EngineConfig field, help)
+    "--pe-depth": ("pe_depth", "16-bit words of each PE memory"),
+    "--col-depth": ("col_depth", "rows of the column table"),
+    "--act-depth": ("act_depth", "widest layer the activation memories hold"),
+    "--max-layers": ("max_layers", "rows of the layer table"),
+    "--queue-depth": ("queue_depth", "columns each PE can have queued"),
+    "--act-width": ("act_width", "bits of an activation"),
+    "--code-width": ("code_width", "bits of a codebook entry"),
+    "--acc-width": ("acc_width", "bits of an accumulator"),
+}
+
+
+def add_config_options(parser):
+    defaults = EngineConfig()
+    parser.add_argument("--pes", type=int, default=defaults.pes,
+                        help=f"processing elements (default {defaults.pes})")
+    for option, (field, text) in CONFIG_OPTIONS.items():
+        parser.add_argument(option, type=int, dest=field,
+                            help=f"{text} (default {getattr(defaults, field)})")
+
+
+def config_from_args(args):
+    fields = {field: getattr(args, field) for field, _ in CONFIG_OPTIONS.values()
+              if getattr(args, field) is not None}
+    return EngineConfig(pes=args.pes, **fields)
+
+
+def cmd_pack(args):
+    from .compile import compile_model
+    from .image import save_packed
+    from .mnist import load_mnist
+
+    cfg = config_from_args(args)
+    compiled = compile_model(args.model, cfg)
+    path = save_packed(compiled.packed, args.output)
+    manifest = json.loads((Path(args.output) / "manifest.json").read_text())
+    used = manifest["memories"]
+    print(f"{path}: {manifest['image_bytes']:,} bytes for {cfg.pes} PEs; PE memory "
+          f"{used['pe_words']['used']:,} of {cfg.pe_depth:,} words, column table "
+          f"{used['column_rows']['used']:,} of {cfg.col_depth:,} rows")
+    xt, yt = load_mnist()["test"]
+    float_error, int_error = compiled.errors(xt, yt)
+    print(f"test error on the 10,000 MNIST test images: float {float_error:.2%}, "
+          f"engine integers {int_error:.2%}")
+    return 0
+
+
+def cmd_verilog(args):
+    from amaranth.back import verilog
+
+    from ..hw.engine import Engine
+    from .image import load_image
+
+    cfg = config_from_args(args)
+    packed = load_image(args.init, cfg) if args.init else None
+    text = verilog.convert(Engine(cfg, packed), name=args.name, emit_src=False)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(text)
+    print(f"{args.output}: module {args.name}, {cfg.pes} PEs"
+          + (f", memories initialised from {args.init}" if packed else ""))
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser("pack", help="compile a compressed model into the engine's memories")
+    p.add_argument("model", help="compressed model (.npz from `tinyeie compress`)")
+    p.add_argument("-o", "--output", required=True, help="folder for model.bin, manifest.json "
+                   "and mem/*.hex")
+    add_config_options(p)
+    p.set_defaults(func=cmd_pack)
+
+    p = sub.add_parser("verilog", help="write the engine as Verilog")
+    p.add_argument("-o", "--output", required=True, help="Verilog file to write")
+    p.add_argument("--name", default="tinyeie_engine", help="top module name")
+    p.add_argument("--init", help="model.bin (or a `tinyeie pack` folder) to initialise the "
+                   "memories with")
+    add_config_options(p)
+    p.set_defaults(func=cmd_verilog)
