@@ -91,8 +91,10 @@ class PE(wiring.Component):
         mem_rd = mem.read_port()
         mem_wr = mem.write_port()
         mem_addr = Signal(self._ptr_width)
-        m.d.comb += [mem_rd.addr.eq(mem_addr), mem_wr.addr.eq(mem_addr),
-                     mem_wr.data.eq(self.w_data), mem_wr.en.eq(self.w_en)]
+        # Reading only when not writing is what lets yosys see a single-port RAM (SPRAM).
+        m.d.comb += [mem_rd.addr.eq(mem_addr), mem_rd.en.eq(~self.w_en),
+                     mem_wr.addr.eq(mem_addr), mem_wr.data.eq(self.w_data),
+                     mem_wr.en.eq(self.w_en)]
 
         acc_shape = signed(cfg.acc_width)
         m.submodules.acc = acc = memory.Memory(shape=acc_shape, depth=cfg.bank_depth, init=[])
