@@ -118,7 +118,7 @@ class Engine(wiring.Component):
         next_raw = Signal(SLICE_BITS * DESCRIPTOR_WORDS)
         next_desc = Descriptor(next_raw[:Descriptor.as_shape().size])
         codebook = Signal(data.ArrayLayout(signed(cfg.code_width), 16))
-        layer = Signal(range(cfg.max_layers))
+        layer = Signal(range(max(cfg.max_layers, 2)))
         half = Signal()         # the bank half holding the running layer's input
         m.d.comb += [scanner.in_count.eq(desc.in_count), scanner.half.eq(half),
                      broadcaster.col_base.eq(desc.col_base)]
@@ -128,7 +128,7 @@ class Engine(wiring.Component):
         # Layer-table reader: a job reads the descriptor words (into next_desc) or the codebook
         # words (into codebook) of one layer, one word a cycle.
         lt_run, lt_k, lt_end, lt_layer = (Signal(), Signal(5), Signal(5),
-                                          Signal(range(cfg.max_layers)))
+                                          Signal(range(max(cfg.max_layers, 2))))
         lt_got, lt_got_k = Signal(), Signal(5)
 
         def start_job(layer_index, first, last):
@@ -171,7 +171,7 @@ class Engine(wiring.Component):
         ]
 
         # Input loading: activation i to bank i mod N, word i div N, of half 0.
-        in_p = Signal(range(n))
+        in_p = Signal(range(max(n, 2)))     # (at least one bit: Verilog has no empty vectors)
         in_word = Signal(self._word_width)
         in_count = Signal(COUNT_WIDTH)
         take_input = self.i_stream.valid & self.i_stream.ready
@@ -195,7 +195,7 @@ class Engine(wiring.Component):
                              wr.en.eq(take_input & (in_p == p))]
 
         # Results of the last layer: PE `out_p`'s total of the row read.
-        out_p = Signal(range(n))
+        out_p = Signal(range(max(n, 2)))
         totals = [pe.total for pe in pes]
         result_index = row_base + out_p
         with m.Switch(out_p):

@@ -66,7 +66,7 @@ class Scanner(wiring.Component):
         cur_mask = Signal(n)
         cur_base = Signal(COUNT_WIDTH + 1)
 
-        lowest = Signal(range(n))
+        lowest = Signal(range(max(n, 2)))    # (at least one bit: Verilog has no empty vectors)
         for p in reversed(range(n)):
             with m.If(cur_mask[p]):
                 m.d.comb += lowest.eq(p)

