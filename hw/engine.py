@@ -9,6 +9,7 @@ from .broadcast import Broadcaster
 from .layouts import (CODEBOOK_OFFSET, DESCRIPTOR_WORDS, LAYER_WORDS, SLICE_BITS, Descriptor,
                       Target, WriteCommand, column_slices)
 from .pe import PE
+from .requant import overflow_mask
 from .scanner import COUNT_WIDTH, Scanner
 
 __all__ = ["Result", "Engine", "CYCLE_WIDTH"]
@@ -81,14 +82,16 @@ class Engine(wiring.Component):
 
     def elaborate(self, platform):
         # The sequencer runs each layer in two phases. RUN: the scanner walks the input half of
-        # the activation banks, the broadcaster hands non-zeros to the PEs, and meanwhile the
-        # next layer's descriptor is read. DRAIN: once every unit is idle, all PEs step through
-        # their local rows together, one a cycle, writing requantised results into the other
-        # half of the banks (the next layer's input) while the next codebook is read. The last
-        # layer's rows go out on o_stream instead, in row order.
+        # the activation banks and the broadcaster hands non-zeros to the PEs. DRAIN: once every
+        # unit is idle, all PEs step through their local rows together, one a cycle, each row
+        # gaining its bias and being requantised into the other half of the banks (the next
+        # layer's input) while the next codebook is read; then the next descriptor is read
+        # (the drain needs the running one until its last row is written). The last layer's
+        # rows go out on o_stream instead, in row order.
         cfg = self._config
         n = cfg.pes
         m = Module()
+
         pes = self.pes
         for p, pe in enumerate(pes):
             m.submodules[f"pe{p}"] = pe
@@ -113,29 +116,34 @@ class Engine(wiring.Component):
             m.d.comb += [rd.addr.eq(scanner.bank_addr), rd.en.eq(scanner.bank_en),
                          scanner.bank_data[p].eq(rd.data)]
 
-        # The running layer and the one being read from the layer table.
-        desc = Signal(Descriptor)
-        next_raw = Signal(SLICE_BITS * DESCRIPTOR_WORDS)
-        next_desc = Descriptor(next_raw[:Descriptor.as_shape().size])
+        # The running layer: its descriptor and codebook, read from the layer table.
+        desc_raw = Signal(SLICE_BITS * DESCRIPTOR_WORDS)
+        desc = Descriptor(desc_raw[:Descriptor.as_shape().size])
         codebook = Signal(data.ArrayLayout(signed(cfg.code_width), 16))
         layer = Signal(range(max(cfg.max_layers, 2)))
         half = Signal()         # the bank half holding the running layer's input
         m.d.comb += [scanner.in_count.eq(desc.in_count), scanner.half.eq(half),
                      broadcaster.col_base.eq(desc.col_base)]
+        mask = Signal(cfg.acc_width)
+        m.d.comb += mask.eq(overflow_mask(desc.shift, cfg.act_width, cfg.acc_width))
         for pe in pes:
-            m.d.comb += [pe.codebook.eq(codebook), pe.layer.eq(desc)]
+            m.d.comb += [pe.codebook.eq(codebook), pe.bias_scale.eq(1 << desc.bias_shift),
+                         pe.shift.eq(desc.shift), pe.mask.eq(mask), pe.relu.eq(desc.relu)]
 
-        # Layer-table reader: a job reads the descriptor words (into next_desc) or the codebook
-        # words (into codebook) of one layer, one word a cycle.
-        lt_run, lt_k, lt_end, lt_layer = (Signal(), Signal(5), Signal(5),
-                                          Signal(range(max(cfg.max_layers, 2))))
+        # Layer-table reader: a job reads one layer's descriptor words or codebook words, one a
+        # cycle.
+        lt_run, lt_k, lt_end = Signal(), Signal(5), Signal(5)
+        lt_layer = Signal(range(max(cfg.max_layers, 2)))
         lt_got, lt_got_k = Signal(), Signal(5)
 
-        def start_job(layer_index, first, last):
+        def read_words(layer_index, first, last):
             return [lt_run.eq(1), lt_layer.eq(layer_index), lt_k.eq(first), lt_end.eq(last)]
 
-        read_descriptor = lambda i: start_job(i, 0, DESCRIPTOR_WORDS - 1)    # noqa: E731
-        read_codebook = lambda i: start_job(i, CODEBOOK_OFFSET, CODEBOOK_OFFSET + 15)  # noqa
+        def read_descriptor(layer_index):
+            return read_words(layer_index, 0, DESCRIPTOR_WORDS - 1)
+
+        def read_codebook(layer_index):
+            return read_words(layer_index, CODEBOOK_OFFSET, CODEBOOK_OFFSET + 15)
 
         m.d.comb += [layers_rd.addr.eq(Cat(lt_k, lt_layer)), layers_rd.en.eq(lt_run)]
         m.d.sync += [lt_got.eq(lt_run), lt_got_k.eq(lt_k)]
@@ -146,7 +154,7 @@ class Engine(wiring.Component):
         with m.If(lt_got):
             for k in range(DESCRIPTOR_WORDS):
                 with m.If(lt_got_k == k):
-                    m.d.sync += next_raw[SLICE_BITS * k:SLICE_BITS * (k + 1)].eq(layers_rd.data)
+                    m.d.sync += desc_raw[SLICE_BITS * k:SLICE_BITS * (k + 1)].eq(layers_rd.data)
             for v in range(16):
                 with m.If(lt_got_k == CODEBOOK_OFFSET + v):
                     m.d.sync += codebook[v].eq(layers_rd.data[:cfg.code_width])
@@ -176,33 +184,30 @@ class Engine(wiring.Component):
         in_count = Signal(COUNT_WIDTH)
         take_input = self.i_stream.valid & self.i_stream.ready
 
-        # Drain: all PEs read local row `row` (global rows row_base .. row_base + N - 1);
-        # results come two cycles later.
+        # Drain: all PEs drain local row `row` (global rows row_base .. row_base + N - 1); the
+        # results come back with their rows and go to the other half of the banks.
         row = Signal(self._word_width)
         row_base = Signal(COUNT_WIDTH + 1)
         drain = Signal()
-        drain_d = Signal(2)
-        row_d1, row_d2 = Signal(self._word_width), Signal(self._word_width)
-        m.d.sync += [drain_d.eq(Cat(drain, drain_d[0])), row_d1.eq(row), row_d2.eq(row_d1)]
         for pe in pes:
-            m.d.comb += [pe.drain_read.eq(drain), pe.drain_row.eq(row)]
+            m.d.comb += [pe.drain.eq(drain), pe.drain_row.eq(row),
+                         pe.drain_addr.eq(desc.bias_base + row)]
+        output_phase = Signal()
         for p, (_, wr) in enumerate(banks):
-            with m.If(drain_d[1]):
-                m.d.comb += [wr.addr.eq(Cat(row_d2, ~half)), wr.data.eq(pes[p].result),
-                             wr.en.eq(1)]
+            with m.If(pes[p].result_valid):
+                m.d.comb += [wr.addr.eq(Cat(pes[p].result_row, ~half)), wr.data.eq(pes[p].result),
+                             wr.en.eq(~output_phase)]
             with m.Else():
                 m.d.comb += [wr.addr.eq(Cat(in_word, 0)), wr.data.eq(self.i_stream.payload),
                              wr.en.eq(take_input & (in_p == p))]
 
-        # Results of the last layer: PE `out_p`'s total of the row read.
+        # Results of the last layer: PE `out_p`'s total of the row drained.
         out_p = Signal(range(max(n, 2)))
-        totals = [pe.total for pe in pes]
-        result_index = row_base + out_p
         with m.Switch(out_p):
             for p in range(n):
                 with m.Case(p):
-                    m.d.comb += self.o_stream.payload.value.eq(totals[p])
-        m.d.comb += self.o_stream.payload.last.eq(result_index + 1 >= desc.out_count)
+                    m.d.comb += self.o_stream.payload.value.eq(pes[p].total)
+        m.d.comb += self.o_stream.payload.last.eq(row_base + out_p + 1 >= desc.out_count)
         # A table without a last layer must not run forever: its final row counts as last.
         is_last = desc.last | (layer == cfg.max_layers - 1)
 
@@ -223,8 +228,7 @@ class Engine(wiring.Component):
                     m.next = "FIRST-DESCRIPTOR"
             with m.State("FIRST-DESCRIPTOR"):
                 with m.If(~lt_busy):
-                    m.d.sync += [desc.eq(next_desc), in_p.eq(0), in_word.eq(0),
-                                 in_count.eq(0)]
+                    m.d.sync += [in_p.eq(0), in_word.eq(0), in_count.eq(0)]
                     m.d.sync += read_codebook(0)
                     m.next = "INPUT"
             with m.State("INPUT"):
@@ -240,14 +244,13 @@ class Engine(wiring.Component):
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += scanner.start.eq(1)
-                with m.If(~is_last):
-                    m.d.sync += read_descriptor(layer + 1)
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(all_idle):
                     m.d.sync += [row.eq(0), row_base.eq(0), out_p.eq(0)]
                     with m.If(is_last):
-                        m.next = "OUTPUT-READ"
+                        m.d.sync += output_phase.eq(1)
+                        m.next = "OUTPUT-DRAIN"
                     with m.Else():
                         m.d.sync += read_codebook(layer + 1)
                         m.next = "DRAIN"
@@ -257,24 +260,30 @@ class Engine(wiring.Component):
                 with m.If(row_base + n >= desc.out_count):
                     m.next = "DRAIN-FLUSH"
             with m.State("DRAIN-FLUSH"):
-                # The last row's result is written this cycle or the next.
-                with m.If(~drain_d.any() & ~lt_busy):
-                    m.d.sync += [desc.eq(next_desc), layer.eq(layer + 1), half.eq(~half)]
+                # The last rows are still passing through the PEs; the codebook may still be
+                # loading. Then the next descriptor replaces this one.
+                with m.If(all_idle & ~pes[0].result_valid):
+                    m.d.sync += [layer.eq(layer + 1), half.eq(~half)]
+                    m.d.sync += read_descriptor(layer + 1)
+                    m.next = "NEXT-DESCRIPTOR"
+            with m.State("NEXT-DESCRIPTOR"):
+                with m.If(~lt_busy):
                     m.next = "START"
-            with m.State("OUTPUT-READ"):
+            with m.State("OUTPUT-DRAIN"):
                 m.d.comb += drain.eq(1)
                 m.next = "OUTPUT-WAIT"
             with m.State("OUTPUT-WAIT"):
-                m.next = "OUTPUT"
+                with m.If(pes[0].result_valid):
+                    m.next = "OUTPUT"
             with m.State("OUTPUT"):
                 m.d.comb += self.o_stream.valid.eq(1)
                 with m.If(self.o_stream.ready):
                     with m.If(self.o_stream.payload.last):
-                        m.d.sync += counting.eq(0)
+                        m.d.sync += [counting.eq(0), output_phase.eq(0)]
                         m.next = "IDLE"
                     with m.Elif(out_p == n - 1):
                         m.d.sync += [out_p.eq(0), row.eq(row + 1), row_base.eq(row_base + n)]
-                        m.next = "OUTPUT-READ"
+                        m.next = "OUTPUT-DRAIN"
                     with m.Else():
                         m.d.sync += out_p.eq(out_p + 1)
         m.d.comb += self.busy.eq(counting)

@@ -5,10 +5,12 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .layouts import SLICE_BITS, Descriptor, Entry
+from .layouts import SLICE_BITS, Entry
 from .requant import requantise
 
-__all__ = ["Column", "PE"]
+__all__ = ["Column", "PE", "OPERAND_WIDTH"]
+
+OPERAND_WIDTH = 16      # multiplier operands: an activation or a 16-bit bias; a code or 2**shift
 
 
 def Column(act_width, ptr_width):
@@ -31,15 +33,17 @@ class PE(wiring.Component):
         ``(a, ptr)`` broadcasts; queued, ``queue_depth`` deep.
     codebook : In(16 signed codes)
         The running layer's codebook (shared by all PEs).
-    layer : In(Descriptor)
-        The running layer (the drain uses ``bias_base``, ``bias_shift``, ``shift``, ``relu``).
     busy : Out(1)
-        Columns are queued or entries are in flight.
-    drain_read, drain_row : In
-        Read local row ``drain_row``'s accumulator and bias (and clear the accumulator).
-    total, result : Out
-        Two cycles after ``drain_read``: ``acc + (bias << bias_shift)`` and that requantised
-        (shift, round half up, saturate, ReLU).
+        Columns are queued or entries (or drain rows) are in flight.
+    drain, drain_row, drain_addr : In
+        Drain local row ``drain_row``: add the bias at PE-memory word ``drain_addr`` (times
+        ``bias_scale``) to its accumulator, clear the accumulator, requantise.
+    bias_scale, shift, mask, relu : In
+        The running layer's ``2**bias_shift``, requantisation shift, its
+        :func:`~tinyeie.hw.requant.overflow_mask`, and ReLU.
+    result_valid, result_row, result, total : Out
+        Four cycles after ``drain``: the drained row, ``acc + bias`` (held until the next
+        drained row) and that requantised.
     w_addr, w_data, w_en : In
         Write a word of the PE memory (model loading; only while idle).
     """
@@ -52,12 +56,18 @@ class PE(wiring.Component):
         super().__init__({
             "i_column": In(stream.Signature(Column(config.act_width, self._ptr_width))),
             "codebook": In(data.ArrayLayout(signed(config.code_width), 16)),
-            "layer": In(Descriptor),
             "busy": Out(1),
-            "drain_read": In(1),
+            "drain": In(1),
             "drain_row": In(self._row_width),
-            "total": Out(signed(config.acc_width)),
+            "drain_addr": In(self._ptr_width),
+            "bias_scale": In(OPERAND_WIDTH),
+            "shift": In(5),
+            "mask": In(config.acc_width),
+            "relu": In(1),
+            "result_valid": Out(1),
+            "result_row": Out(self._row_width),
             "result": Out(signed(config.act_width)),
+            "total": Out(signed(config.acc_width)),
             "w_addr": In(self._ptr_width),
             "w_data": In(SLICE_BITS),
             "w_en": In(1),
@@ -68,16 +78,18 @@ class PE(wiring.Component):
         return self._config
 
     def elaborate(self, platform):
-        # Four stages, one entry a cycle per stage, never stalled once an entry is read:
-        #   F: choose the next PE-memory address: the next word of the run, or (when the word
-        #      just read ends the run, or none was read) the pointer of the next queued column;
+        # One item a cycle through five stages, never stalled once read:
+        #   F: choose the PE-memory address: the next word of the run, or (when the word just
+        #      read ends the run, or none was read) the pointer of the next queued column; or,
+        #      in a drain, the row's bias;
         #   D: the word read in F arrives: decode the row from the relative index;
-        #   X: read the row's accumulator, look the code up, multiply;
-        #   A: add and write back. A read in X of the row A writes in the same cycle sees the
-        #      old value, so the sum A wrote is forwarded instead.
-        # The PE memory has one address shared by its read and write ports so that it maps onto
-        # an iCE40 single-port SPRAM; writes (model loading) and drain reads of biases happen
-        # only while no entry is in flight.
+        #   X: read the row's accumulator; multiply a_j by the code (or the bias by
+        #      2**bias_shift, so a drain row passes through the same adder);
+        #   A: add and write back (a drain row writes zero). A read in X of the row A writes in
+        #      the same cycle sees the old value, so A's sum is forwarded instead;
+        #   R: a drained row's total, requantised.
+        # The PE memory has one address shared by its read and write ports, and is read only
+        # when not written, so that it maps onto an iCE40 single-port SPRAM.
         cfg = self._config
         m = Module()
 
@@ -91,7 +103,6 @@ class PE(wiring.Component):
         mem_rd = mem.read_port()
         mem_wr = mem.write_port()
         mem_addr = Signal(self._ptr_width)
-        # Reading only when not writing is what lets yosys see a single-port RAM (SPRAM).
         m.d.comb += [mem_rd.addr.eq(mem_addr), mem_rd.en.eq(~self.w_en),
                      mem_wr.addr.eq(mem_addr), mem_wr.data.eq(self.w_data),
                      mem_wr.en.eq(self.w_en)]
@@ -101,72 +112,68 @@ class PE(wiring.Component):
         acc_rd = acc.read_port()
         acc_wr = acc.write_port()
 
-        # F and D: the entry arriving from the PE memory and the choice of the next address.
-        d_valid = Signal()          # the memory output holds an entry read last cycle
+        # F: the next address. D: the word read in F.
+        d_entry = Signal()          # the memory output holds an entry read last cycle
         d_first = Signal()          # ... the first of its column
+        d_bias = Signal()           # ... or a drained row's bias
         d_addr = Signal(self._ptr_width)
         d_a = Signal(signed(cfg.act_width))
+        d_row = Signal(self._row_width)
         entry = Entry(mem_rd.data[:Entry.as_shape().size])
-        run_ends = ~d_valid | entry.last
+        run_ends = ~d_entry | entry.last
         fetch_addr = Signal(self._ptr_width)
+        m.d.sync += [d_bias.eq(self.drain), d_row.eq(self.drain_row)]
         with m.If(~run_ends):
             m.d.comb += fetch_addr.eq(d_addr + 1)
-            m.d.sync += [d_valid.eq(1), d_first.eq(0)]
+            m.d.sync += [d_entry.eq(1), d_first.eq(0)]
         with m.Elif(queue.r_rdy):
             m.d.comb += [fetch_addr.eq(head.ptr), queue.r_en.eq(1)]
-            m.d.sync += [d_valid.eq(1), d_first.eq(1), d_a.eq(head.a)]
+            m.d.sync += [d_entry.eq(1), d_first.eq(1), d_a.eq(head.a)]
         with m.Else():
-            m.d.sync += d_valid.eq(0)
+            m.d.sync += d_entry.eq(0)
         m.d.sync += d_addr.eq(fetch_addr)
-
-        # D -> X: the row, counted from the column's start.
-        x_valid = Signal()
-        x_row = Signal(self._row_width)
-        x_v = Signal(4)
-        x_a = Signal(signed(cfg.act_width))
-        row = Mux(d_first, 0, x_row + 1) + entry.z
-        m.d.sync += x_valid.eq(d_valid)
-        with m.If(d_valid):
-            m.d.sync += [x_row.eq(row), x_v.eq(entry.v), x_a.eq(d_a)]
-
-        # X -> A: accumulator read, codebook lookup, multiply.
-        a_valid = Signal()
-        a_row = Signal(self._row_width)
-        a_prod = Signal(signed(cfg.act_width + cfg.code_width))
-        a_forward = Signal()
-        a_sum = Signal(acc_shape)      # what A wrote last cycle
-        m.d.sync += [a_valid.eq(x_valid), a_row.eq(x_row),
-                     a_prod.eq(x_a * self.codebook[x_v]),
-                     a_forward.eq(x_valid & a_valid & (x_row == a_row))]
-
-        # A: accumulate.
-        base = Mux(a_forward, a_sum, acc_rd.data)
-        m.d.sync += a_sum.eq(base + a_prod)
-
-        # The drain, two cycles a row: read accumulator and bias; add (and clear the
-        # accumulator); requantise.
-        drain_d1 = Signal()
-        drain_row_d1 = Signal(self._row_width)
-        m.d.sync += [drain_d1.eq(self.drain_read), drain_row_d1.eq(self.drain_row)]
-        bias = mem_rd.data.as_signed() << self.layer.bias_shift
-        with m.If(drain_d1):
-            m.d.sync += self.total.eq(acc_rd.data + bias)
-        m.d.comb += self.result.eq(requantise(self.total, self.layer.shift, self.layer.relu,
-                                              cfg.act_width))
-
         with m.If(self.w_en):
             m.d.comb += mem_addr.eq(self.w_addr)
-        with m.Elif(self.drain_read):
-            m.d.comb += mem_addr.eq(self.layer.bias_base + self.drain_row)
+        with m.Elif(self.drain):
+            m.d.comb += mem_addr.eq(self.drain_addr)
         with m.Else():
             m.d.comb += mem_addr.eq(fetch_addr)
 
-        m.d.comb += acc_rd.addr.eq(Mux(self.drain_read, self.drain_row, x_row))
-        with m.If(drain_d1):
-            m.d.comb += [acc_wr.addr.eq(drain_row_d1), acc_wr.data.eq(0), acc_wr.en.eq(1)]
-        with m.Else():
-            m.d.comb += [acc_wr.addr.eq(a_row), acc_wr.data.eq(base + a_prod),
-                         acc_wr.en.eq(a_valid)]
+        # D -> X: the row, counted from the column's start; the multiplier's first operand.
+        x_valid, x_bias = Signal(), Signal()
+        x_row = Signal(self._row_width)
+        x_v = Signal(4)
+        x_operand = Signal(signed(OPERAND_WIDTH))
+        m.d.sync += [x_valid.eq(d_entry | d_bias), x_bias.eq(d_bias)]
+        with m.If(d_bias):
+            m.d.sync += [x_row.eq(d_row), x_operand.eq(mem_rd.data.as_signed())]
+        with m.Elif(d_entry):
+            m.d.sync += [x_row.eq(Mux(d_first, 0, x_row + 1) + entry.z), x_v.eq(entry.v),
+                         x_operand.eq(d_a)]
 
-        m.d.comb += self.busy.eq(queue.r_rdy | d_valid | x_valid | a_valid)
+        # X -> A: accumulator read, codebook lookup, multiply.
+        a_valid, a_bias, a_forward = Signal(), Signal(), Signal()
+        a_row = Signal(self._row_width)
+        a_prod = Signal(signed(2 * OPERAND_WIDTH))
+        a_sum = Signal(acc_shape)      # the last sum A made
+        code = Mux(x_bias, self.bias_scale.as_signed(), self.codebook[x_v])
+        m.d.comb += acc_rd.addr.eq(x_row)
+        m.d.sync += [a_valid.eq(x_valid), a_bias.eq(x_bias), a_row.eq(x_row),
+                     a_prod.eq(x_operand * code),
+                     a_forward.eq(x_valid & a_valid & (x_row == a_row))]
+
+        # A: accumulate (a drain row leaves zero behind).
+        total = Mux(a_forward, a_sum, acc_rd.data) + a_prod
+        m.d.comb += [acc_wr.addr.eq(a_row), acc_wr.data.eq(Mux(a_bias, 0, total)),
+                     acc_wr.en.eq(a_valid)]
+        with m.If(a_valid):
+            m.d.sync += a_sum.eq(total)
+        m.d.sync += [self.result_valid.eq(a_valid & a_bias), self.result_row.eq(a_row)]
+
+        # R: the drained row's total and its activation.
+        m.d.comb += [self.total.eq(a_sum),
+                     self.result.eq(requantise(a_sum, self.shift, self.mask, self.relu,
+                                               cfg.act_width))]
+
+        m.d.comb += self.busy.eq(queue.r_rdy | d_entry | d_bias | x_valid | a_valid)
         return m

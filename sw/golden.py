@@ -26,7 +26,7 @@ __all__ = ["IntLayer", "BIAS", "MAX_SHIFT", "quantise_layers", "input_format",
 
 BIAS = Fixed(16, 0)     # a stored bias: 16-bit signed, at accumulator scale / 2**bias_shift
 MAX_SHIFT = 31          # the descriptor's 5-bit requantisation shift
-MAX_BIAS_SHIFT = 15     # the descriptor's 4-bit bias shift
+MAX_BIAS_SHIFT = 14     # 2**bias_shift must be a positive 16-bit signed multiplier operand
 CALIBRATION_PERCENTILE = 99.99
 
 
@@ -61,8 +61,20 @@ class IntLayer:
 
     @property
     def full_bias(self):
-        """The bias at accumulator scale, as the engine adds it."""
+        """The bias at accumulator scale."""
         return self.bias.astype(np.int64) << self.bias_shift
+
+    @property
+    def rounding_fold(self):
+        """What the stored bias adds for round-half-up: ``2**(shift - 1)`` at accumulator scale,
+        in units of ``2**bias_shift`` (0 for a layer that does not shift)."""
+        return 1 << (self.shift - 1 - self.bias_shift) if self.shift else 0
+
+    @property
+    def stored_bias(self):
+        """The 16-bit bias the engine stores: the bias with the rounding term folded in, so the
+        engine's requantiser only shifts (floor) and saturates."""
+        return self.bias.astype(np.int64) + self.rounding_fold
 
 
 def input_format(cfg=EngineConfig()):
@@ -75,14 +87,20 @@ def input_activations(pixels, cfg=EngineConfig()):
     return input_format(cfg).quantise(pixels)
 
 
-def _bias_format(bias, acc_frac):
-    """``(ints, bias_shift)``: the 16-bit bias that, shifted left, best gives ``bias``."""
-    for bias_shift in range(MAX_BIAS_SHIFT + 1):
+def _bias_format(bias, acc_frac, shift):
+    """``(ints, bias_shift)``: the 16-bit bias that, shifted left, best gives ``bias``.
+
+    The smallest shift that fits, and no more than ``shift - 1`` when the layer shifts, so that
+    the rounding term ``2**(shift - 1)`` can be folded into the stored bias exactly.
+    """
+    largest = MAX_BIAS_SHIFT if shift == 0 else min(MAX_BIAS_SHIFT, shift - 1)
+    for bias_shift in range(largest + 1):
         ints = Fixed(64, acc_frac - bias_shift).quantise(bias)
-        if BIAS.fits(ints):
+        fold = 1 << (shift - 1 - bias_shift) if shift else 0
+        if BIAS.fits(ints) and BIAS.fits(ints + fold):
             return ints, bias_shift
     raise TinyeieError(f"a bias of {np.abs(bias).max():g} does not fit 16 bits even shifted by "
-                       f"{MAX_BIAS_SHIFT}")
+                       f"{largest}")
 
 
 def quantise_layers(layers, calibration, cfg=EngineConfig()):
@@ -112,7 +130,6 @@ def quantise_layers(layers, calibration, cfg=EngineConfig()):
         code_frac = frac_for_range(np.abs(codebook).max(), cfg.code_width)
         codebook_int = Fixed(cfg.code_width, code_frac).quantise(codebook)
         acc_frac = in_frac + code_frac
-        bias_int, bias_shift = _bias_format(layer.bias.astype(np.float64), acc_frac)
 
         a = a @ layer.weights.T.astype(np.float64) + layer.bias
         if layer.relu:
@@ -127,10 +144,12 @@ def quantise_layers(layers, calibration, cfg=EngineConfig()):
         if shift > MAX_SHIFT:
             raise TinyeieError(f"layer {i} needs a requantisation shift of {shift}; the engine "
                                f"shifts by at most {MAX_SHIFT}")
+        bias_int, bias_shift = _bias_format(layer.bias.astype(np.float64), acc_frac, shift)
 
         weights = codebook_int[layer.index]
         largest_input = 1 << (cfg.act_width - 1)
-        worst = (np.abs(bias_int.astype(np.int64) << bias_shift)
+        fold = 1 << (shift - 1 - bias_shift) if shift else 0
+        worst = (np.abs((bias_int.astype(np.int64) + fold) << bias_shift)
                  + np.abs(weights).sum(axis=1) * largest_input)
         if worst.max(initial=0) >= 1 << (cfg.acc_width - 1):
             need = int(worst.max()).bit_length() + 1

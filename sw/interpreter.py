@@ -3,8 +3,8 @@
 Nothing here looks at a weight matrix: each non-zero input is looked up in the column table,
 each PE named by the mask walks its run from the shared pointer until the ``last`` entry,
 decoding relative indices, and accumulates ``a_j x codebook[v]`` into its local rows (wrapping
-at ``acc_width`` bits, as the hardware would). The drain adds the PE memory's bias, shifts,
-saturates and applies ReLU. It must equal :func:`tinyeie.sw.golden.int_forward` exactly; it
+at ``acc_width`` bits, as the hardware would). The drain adds the PE memory's bias (which holds
+the rounding term), shifts right (floor), saturates and applies ReLU. It must equal :func:`tinyeie.sw.golden.int_forward` exactly; it
 also counts the ideal cycles from the entries it actually walked.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import TinyeieError
-from .fixedpoint import Fixed, round_shift
+from .fixedpoint import Fixed
 from .pack import column_row, layer_codebook, layer_descriptor, read_run
 from .sparse import pe_rows
 
@@ -85,7 +85,7 @@ class Interpreter:
             if d["last"]:
                 return Run(logits=out, ideal_cycles=sum(cycles), layer_inputs=inputs,
                            layer_cycles=cycles)
-            a = act.saturate(round_shift(out, d["shift"]))
+            a = act.saturate(out >> d["shift"])
             if d["relu"]:
                 a = np.maximum(a, 0)
         raise TinyeieError("no layer is marked last")  # unreachable: checked in __init__

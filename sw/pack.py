@@ -143,7 +143,7 @@ def pack(layers, cfg=EngineConfig()):
         bias_base = cursor
         local = -(-rows // n)
         for p in range(n):
-            mine = [int(b) & WORD_MASK for b in layer.bias[p::n]]
+            mine = [int(b) & WORD_MASK for b in layer.stored_bias[p::n]]
             pe_words[p].extend(mine + [0] * (local - len(mine)))
         cursor += local
         _check_fits(f"PE memory words (entries and biases, through layer {i})", cursor,
@@ -190,12 +190,13 @@ def unpack(packed):
                     raise TinyeieError(f"layer {i} column {j}: PE {p}'s run reaches local row "
                                        f"{local[-1]}, past its {pe_rows(rows, n, p)} rows")
                 index[local * n + p, j] = codes
-        bias = np.zeros(rows, dtype=np.int64)
+        stored = np.zeros(rows, dtype=np.int64)
         for p in range(n):
             mine = packed.pe_words[p][d["bias_base"]:d["bias_base"] + pe_rows(rows, n, p)]
-            bias[p::n] = _signed(mine, SLICE_BITS)
-        layers.append(IntLayer(index=index, codebook=layer_codebook(packed, i), bias=bias,
-                               bias_shift=d["bias_shift"], shift=d["shift"],
-                               relu=bool(d["relu"]), last=bool(d["last"]),
-                               in_frac=0, code_frac=0, out_frac=0))
+            stored[p::n] = _signed(mine, SLICE_BITS)
+        layer = IntLayer(index=index, codebook=layer_codebook(packed, i), bias=stored,
+                         bias_shift=d["bias_shift"], shift=d["shift"], relu=bool(d["relu"]),
+                         last=bool(d["last"]), in_frac=0, code_frac=0, out_frac=0)
+        layer.bias = stored - layer.rounding_fold
+        layers.append(layer)
     return layers

@@ -46,8 +46,13 @@ def random_layers(rng, sizes, density=0.3, cfg=EngineConfig(), gap_rows=0, empty
         typical = max(1.0, float(spread.mean()))
         target = cfg.act_width - 3 + (5 if saturate else 0)
         shift = 0 if last else int(np.clip(round(np.log2(typical)) - target, 0, 31))
-        bias_shift = int(rng.integers(0, 4))
-        bias_max = int(min(1 << 15, max(1, typical / (1 << bias_shift)),
+        # The engine stores bias + 2**(shift - 1 - bias_shift) (the rounding term) in 16 bits,
+        # so bias_shift lies in shift - 15 .. shift - 1 when the layer shifts.
+        low = max(0, shift - 15)
+        high = 3 if shift == 0 else max(low, min(shift - 1, low + 3))
+        bias_shift = int(rng.integers(low, high + 1))
+        fold = 1 << (shift - 1 - bias_shift) if shift else 0
+        bias_max = int(min((1 << 15) - 1 - fold, max(1, typical / (1 << bias_shift)),
                            room >> (bias_shift + 1)))
         bias = rng.integers(-bias_max, bias_max + 1, rows)
         layers.append(IntLayer(index=index, codebook=codebook, bias=bias, bias_shift=bias_shift,

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from tinyeie.hw.layouts import Descriptor
 from tinyeie.hw.pe import PE
 from tinyeie.hw.simstreams import stream_put
 from tinyeie.sw.config import EngineConfig
@@ -20,10 +19,17 @@ from tinyeie.sw.sparse import pe_rows
 
 
 def expected_pe(layer, a, pes, pe, cfg):
-    """(totals, results) of PE ``pe``'s local rows: the golden arithmetic on its rows only."""
-    totals = layer.weights[pe::pes] @ a + layer.full_bias[pe::pes]
+    """(totals, results) of PE ``pe``'s local rows: the golden arithmetic on its rows only.
+
+    The total includes the rounding term folded into the stored bias, so the result is the
+    floor shift of it (which equals the round-half-up shift of the bias without it).
+    """
+    totals = (layer.weights[pe::pes] @ a
+              + (layer.stored_bias[pe::pes] << layer.bias_shift))
     act = Fixed(cfg.act_width, 0)
-    results = act.saturate(round_shift(totals, layer.shift))
+    results = act.saturate(totals >> layer.shift)
+    np.testing.assert_array_equal(results, act.saturate(round_shift(
+        layer.weights[pe::pes] @ a + layer.full_bias[pe::pes], layer.shift)))
     if layer.relu:
         results = np.maximum(results, 0)
     return totals, results
@@ -39,19 +45,24 @@ def run_pe(cfg, packed, pe, a, seed, idle=0.3):
 
     async def testbench(ctx):
         ctx.set(dut.codebook, codebook)
-        ctx.set(dut.layer, Descriptor.const(d))
+        ctx.set(dut.bias_scale, 1 << d["bias_shift"])
+        ctx.set(dut.shift, d["shift"])
+        ctx.set(dut.mask, ((1 << cfg.acc_width) - 1) & (-1 << (d["shift"] + cfg.act_width - 1)))
+        ctx.set(dut.relu, d["relu"])
         for j in np.flatnonzero(a):
             ptr, mask = column_row(packed, d["col_base"] + j)
             if mask >> pe & 1:
                 await stream_put(ctx, dut.i_column, {"a": int(a[j]), "ptr": ptr},
                                  idle=idle, rng=rng)
         await ctx.tick().until(~dut.busy)
-        # One row a cycle; a row's values show two cycles after its read.
-        for r in range(local + 1):
-            ctx.set(dut.drain_read, r < local)
+        # One row a cycle; each result comes back with its row.
+        for r in range(local + 6):
+            ctx.set(dut.drain, r < local)
             ctx.set(dut.drain_row, min(r, local - 1))
+            ctx.set(dut.drain_addr, d["bias_base"] + min(r, local - 1))
             await ctx.tick()
-            if r >= 1:
+            if ctx.get(dut.result_valid):
+                assert ctx.get(dut.result_row) == len(totals)
                 totals.append(ctx.get(dut.total))
                 results.append(ctx.get(dut.result))
 
