@@ -55,8 +55,11 @@ class Engine(wiring.Component):
         self._packed = packed
         self._word_width = max(1, ceil_log2(config.bank_depth))
         pe_init, self._column_init, self._layer_init = self._init()
+        codebook_init = [self._code(word) for k in range(0, len(self._layer_init), LAYER_WORDS)
+                         for word in self._layer_init[k + CODEBOOK_OFFSET:][:16]]
         # Built here rather than in elaborate so that testbenches can watch them.
-        self.pes = [PE(config, init=pe_init[p]) for p in range(config.pes)]
+        self.pes = [PE(config, init=pe_init[p], codebook_init=codebook_init)
+                    for p in range(config.pes)]
         self.scanner = Scanner(config)
         self.broadcaster = Broadcaster(config, init=self._column_init)
         super().__init__({
@@ -70,6 +73,12 @@ class Engine(wiring.Component):
     @property
     def config(self):
         return self._config
+
+    def _code(self, word):
+        """A codebook word of the layer table as the signed code it holds."""
+        width = self._config.code_width
+        word &= (1 << width) - 1
+        return word - (1 << width) if word >> (width - 1) else word
 
     def _init(self):
         """Initial contents of the PE memories, column table and layer table."""
@@ -85,8 +94,8 @@ class Engine(wiring.Component):
         # the activation banks and the broadcaster hands non-zeros to the PEs. DRAIN: once every
         # unit is idle, all PEs step through their local rows together, one a cycle, each row
         # gaining its bias and being requantised into the other half of the banks (the next
-        # layer's input) while the next codebook is read; then the next descriptor is read
-        # (the drain needs the running one until its last row is written). The last layer's
+        # layer's input); then the next descriptor is read (the drain needs the running one
+        # until its last row is written). The last layer's
         # rows go out on o_stream instead, in row order.
         cfg = self._config
         n = cfg.pes
@@ -116,10 +125,10 @@ class Engine(wiring.Component):
             m.d.comb += [rd.addr.eq(scanner.bank_addr), rd.en.eq(scanner.bank_en),
                          scanner.bank_data[p].eq(rd.data)]
 
-        # The running layer: its descriptor and codebook, read from the layer table.
+        # The running layer: its descriptor, read from the layer table. (Each PE keeps its own
+        # copy of the codebooks, written with the layer table.)
         desc_raw = Signal(SLICE_BITS * DESCRIPTOR_WORDS)
         desc = Descriptor(desc_raw[:Descriptor.as_shape().size])
-        codebook = Signal(data.ArrayLayout(signed(cfg.code_width), 16))
         layer = Signal(range(max(cfg.max_layers, 2)))
         half = Signal()         # the bank half holding the running layer's input
         m.d.comb += [scanner.in_count.eq(desc.in_count), scanner.half.eq(half),
@@ -127,42 +136,34 @@ class Engine(wiring.Component):
         mask = Signal(cfg.acc_width)
         m.d.comb += mask.eq(overflow_mask(desc.shift, cfg.act_width, cfg.acc_width))
         for pe in pes:
-            m.d.comb += [pe.codebook.eq(codebook), pe.bias_scale.eq(1 << desc.bias_shift),
+            m.d.comb += [pe.layer.eq(layer), pe.bias_scale.eq(1 << desc.bias_shift),
                          pe.shift.eq(desc.shift), pe.mask.eq(mask), pe.relu.eq(desc.relu)]
 
-        # Layer-table reader: a job reads one layer's descriptor words or codebook words, one a
-        # cycle.
-        lt_run, lt_k, lt_end = Signal(), Signal(5), Signal(5)
+        # Layer-table reader: reads one layer's descriptor words, one a cycle.
+        lt_run, lt_k = Signal(), Signal(5)
         lt_layer = Signal(range(max(cfg.max_layers, 2)))
         lt_got, lt_got_k = Signal(), Signal(5)
 
-        def read_words(layer_index, first, last):
-            return [lt_run.eq(1), lt_layer.eq(layer_index), lt_k.eq(first), lt_end.eq(last)]
-
         def read_descriptor(layer_index):
-            return read_words(layer_index, 0, DESCRIPTOR_WORDS - 1)
-
-        def read_codebook(layer_index):
-            return read_words(layer_index, CODEBOOK_OFFSET, CODEBOOK_OFFSET + 15)
+            return [lt_run.eq(1), lt_layer.eq(layer_index), lt_k.eq(0)]
 
         m.d.comb += [layers_rd.addr.eq(Cat(lt_k, lt_layer)), layers_rd.en.eq(lt_run)]
         m.d.sync += [lt_got.eq(lt_run), lt_got_k.eq(lt_k)]
         with m.If(lt_run):
             m.d.sync += lt_k.eq(lt_k + 1)
-            with m.If(lt_k == lt_end):
+            with m.If(lt_k == DESCRIPTOR_WORDS - 1):
                 m.d.sync += lt_run.eq(0)
         with m.If(lt_got):
             for k in range(DESCRIPTOR_WORDS):
                 with m.If(lt_got_k == k):
                     m.d.sync += desc_raw[SLICE_BITS * k:SLICE_BITS * (k + 1)].eq(layers_rd.data)
-            for v in range(16):
-                with m.If(lt_got_k == CODEBOOK_OFFSET + v):
-                    m.d.sync += codebook[v].eq(layers_rd.data[:cfg.code_width])
         lt_busy = lt_run | lt_got
 
         # Model writes.
         cmd = self.i_model.payload
         write = self.i_model.valid & self.i_model.ready
+        write_layers = (write & (cmd.addr.target == Target.LAYERS)
+                        & (cmd.addr.word < LAYER_WORDS * cfg.max_layers))
         for p, pe in enumerate(pes):
             m.d.comb += [pe.w_addr.eq(cmd.addr.word), pe.w_data.eq(cmd.data),
                          pe.w_en.eq(write & (cmd.addr.target == Target.PE)
@@ -174,9 +175,13 @@ class Engine(wiring.Component):
                                 & (cmd.addr.slice < column_slices(n))
                                 & (cmd.addr.word < cfg.col_depth)),
             layers_wr.addr.eq(cmd.addr.word), layers_wr.data.eq(cmd.data),
-            layers_wr.en.eq(write & (cmd.addr.target == Target.LAYERS)
-                            & (cmd.addr.word < LAYER_WORDS * cfg.max_layers)),
+            layers_wr.en.eq(write_layers),
         ]
+        # Codebook words (layer word 16 + v) also go to every PE's codebook copy.
+        for pe in pes:
+            m.d.comb += [pe.cb_addr.eq(Cat(cmd.addr.word[:4], cmd.addr.word[5:])),
+                         pe.cb_data.eq(cmd.data[:cfg.code_width]),
+                         pe.cb_en.eq(write_layers & cmd.addr.word[4])]
 
         # Input loading: activation i to bank i mod N, word i div N, of half 0.
         in_p = Signal(range(max(n, 2)))     # (at least one bit: Verilog has no empty vectors)
@@ -229,7 +234,6 @@ class Engine(wiring.Component):
             with m.State("FIRST-DESCRIPTOR"):
                 with m.If(~lt_busy):
                     m.d.sync += [in_p.eq(0), in_word.eq(0), in_count.eq(0)]
-                    m.d.sync += read_codebook(0)
                     m.next = "INPUT"
             with m.State("INPUT"):
                 m.d.comb += self.i_stream.ready.eq(in_count < desc.in_count)
@@ -239,7 +243,7 @@ class Engine(wiring.Component):
                         m.d.sync += [in_p.eq(0), in_word.eq(in_word + 1)]
                     with m.Else():
                         m.d.sync += in_p.eq(in_p + 1)
-                with m.If((in_count == desc.in_count) & ~lt_busy):
+                with m.If(in_count == desc.in_count):
                     m.d.sync += [self.cycles.eq(0), counting.eq(1)]
                     m.next = "START"
             with m.State("START"):
@@ -252,7 +256,6 @@ class Engine(wiring.Component):
                         m.d.sync += output_phase.eq(1)
                         m.next = "OUTPUT-DRAIN"
                     with m.Else():
-                        m.d.sync += read_codebook(layer + 1)
                         m.next = "DRAIN"
             with m.State("DRAIN"):
                 m.d.comb += drain.eq(1)
@@ -260,8 +263,8 @@ class Engine(wiring.Component):
                 with m.If(row_base + n >= desc.out_count):
                     m.next = "DRAIN-FLUSH"
             with m.State("DRAIN-FLUSH"):
-                # The last rows are still passing through the PEs; the codebook may still be
-                # loading. Then the next descriptor replaces this one.
+                # The last rows are still passing through the PEs; then the next descriptor
+                # replaces this one.
                 with m.If(all_idle & ~pes[0].result_valid):
                     m.d.sync += [layer.eq(layer + 1), half.eq(~half)]
                     m.d.sync += read_descriptor(layer + 1)

@@ -1,6 +1,6 @@
 """One processing element: its column queue, entry memory, decoder and multiply-accumulate."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -26,13 +26,15 @@ class PE(wiring.Component):
     config : :class:`~tinyeie.sw.config.EngineConfig`
     init : list of int, optional
         Initial contents of the PE memory (a model baked into the bitstream).
+    codebook_init : list of int, optional
+        Initial codebooks, 16 codes per layer.
 
     Members
     -------
     i_column : In(stream)
         ``(a, ptr)`` broadcasts; queued, ``queue_depth`` deep.
-    codebook : In(16 signed codes)
-        The running layer's codebook (shared by all PEs).
+    layer : In
+        The running layer: which of the PE's codebooks the entries index.
     busy : Out(1)
         Columns are queued or entries (or drain rows) are in flight.
     drain, drain_row, drain_addr : In
@@ -46,16 +48,20 @@ class PE(wiring.Component):
         drained row) and that requantised.
     w_addr, w_data, w_en : In
         Write a word of the PE memory (model loading; only while idle).
+    cb_addr, cb_data, cb_en : In
+        Write code ``cb_addr mod 16`` of codebook ``cb_addr div 16`` (model loading).
     """
 
-    def __init__(self, config, init=()):
+    def __init__(self, config, init=(), codebook_init=()):
         self._config = config
         self._init = [int(word) for word in init]
+        self._codebook_init = [int(code) for code in codebook_init]
+        self._layer_width = max(1, ceil_log2(config.max_layers))
         self._ptr_width = ceil_log2(config.pe_depth)
         self._row_width = max(1, ceil_log2(config.bank_depth))
         super().__init__({
             "i_column": In(stream.Signature(Column(config.act_width, self._ptr_width))),
-            "codebook": In(data.ArrayLayout(signed(config.code_width), 16)),
+            "layer": In(self._layer_width),
             "busy": Out(1),
             "drain": In(1),
             "drain_row": In(self._row_width),
@@ -71,6 +77,9 @@ class PE(wiring.Component):
             "w_addr": In(self._ptr_width),
             "w_data": In(SLICE_BITS),
             "w_en": In(1),
+            "cb_addr": In(4 + self._layer_width),
+            "cb_data": In(signed(config.code_width)),
+            "cb_en": In(1),
         })
 
     @property
@@ -83,8 +92,9 @@ class PE(wiring.Component):
         #      read ends the run, or none was read) the pointer of the next queued column; or,
         #      in a drain, the row's bias;
         #   D: the word read in F arrives: decode the row from the relative index;
-        #   X: read the row's accumulator; multiply a_j by the code (or the bias by
-        #      2**bias_shift, so a drain row passes through the same adder);
+        #   X: read the row's accumulator; multiply a_j by the code (read from the PE's copy of
+        #      the codebooks in D), or the bias by 2**bias_shift, so that a drain row passes
+        #      through the same adder;
         #   A: add and write back (a drain row writes zero). A read in X of the row A writes in
         #      the same cycle sees the old value, so A's sum is forwarded instead;
         #   R: a drained row's total, requantised.
@@ -106,6 +116,16 @@ class PE(wiring.Component):
         m.d.comb += [mem_rd.addr.eq(mem_addr), mem_rd.en.eq(~self.w_en),
                      mem_wr.addr.eq(mem_addr), mem_wr.data.eq(self.w_data),
                      mem_wr.en.eq(self.w_en)]
+
+        # Every layer's codebook, in a block RAM of its own (a register file with a 16-way
+        # multiplexer per PE costs several hundred iCE40 logic cells).
+        m.submodules.codebooks = codebooks = memory.Memory(
+            shape=signed(cfg.code_width), depth=16 << self._layer_width,
+            init=self._codebook_init)
+        code_rd = codebooks.read_port()
+        code_wr = codebooks.write_port()
+        m.d.comb += [code_wr.addr.eq(self.cb_addr), code_wr.data.eq(self.cb_data),
+                     code_wr.en.eq(self.cb_en)]
 
         acc_shape = signed(cfg.acc_width)
         m.submodules.acc = acc = memory.Memory(shape=acc_shape, depth=cfg.bank_depth, init=[])
@@ -140,23 +160,22 @@ class PE(wiring.Component):
             m.d.comb += mem_addr.eq(fetch_addr)
 
         # D -> X: the row, counted from the column's start; the multiplier's first operand.
+        m.d.comb += code_rd.addr.eq(Cat(entry.v, self.layer))
         x_valid, x_bias = Signal(), Signal()
         x_row = Signal(self._row_width)
-        x_v = Signal(4)
         x_operand = Signal(signed(OPERAND_WIDTH))
         m.d.sync += [x_valid.eq(d_entry | d_bias), x_bias.eq(d_bias)]
         with m.If(d_bias):
             m.d.sync += [x_row.eq(d_row), x_operand.eq(mem_rd.data.as_signed())]
         with m.Elif(d_entry):
-            m.d.sync += [x_row.eq(Mux(d_first, 0, x_row + 1) + entry.z), x_v.eq(entry.v),
-                         x_operand.eq(d_a)]
+            m.d.sync += [x_row.eq(Mux(d_first, 0, x_row + 1) + entry.z), x_operand.eq(d_a)]
 
         # X -> A: accumulator read, codebook lookup, multiply.
         a_valid, a_bias, a_forward = Signal(), Signal(), Signal()
         a_row = Signal(self._row_width)
         a_prod = Signal(signed(2 * OPERAND_WIDTH))
         a_sum = Signal(acc_shape)      # the last sum A made
-        code = Mux(x_bias, self.bias_scale.as_signed(), self.codebook[x_v])
+        code = Mux(x_bias, self.bias_scale.as_signed(), code_rd.data)
         m.d.comb += acc_rd.addr.eq(x_row)
         m.d.sync += [a_valid.eq(x_valid), a_bias.eq(x_bias), a_row.eq(x_row),
                      a_prod.eq(x_operand * code),

@@ -37,14 +37,13 @@ def expected_pe(layer, a, pes, pe, cfg):
 
 def run_pe(cfg, packed, pe, a, seed, idle=0.3):
     d = layer_descriptor(packed, 0)
-    dut = PE(cfg, init=packed.pe_words[pe])
+    codebook = [int(c) for c in layer_codebook(packed, 0)]
+    dut = PE(cfg, init=packed.pe_words[pe], codebook_init=codebook)
     rng = np.random.default_rng(seed)
     local = pe_rows(d["out_count"], cfg.pes, pe)
-    codebook = [int(c) for c in layer_codebook(packed, 0)]
     totals, results = [], []
 
     async def testbench(ctx):
-        ctx.set(dut.codebook, codebook)
         ctx.set(dut.bias_scale, 1 << d["bias_shift"])
         ctx.set(dut.shift, d["shift"])
         ctx.set(dut.mask, ((1 << cfg.acc_width) - 1) & (-1 << (d["shift"] + cfg.act_width - 1)))
