@@ -133,11 +133,15 @@ class Engine(wiring.Component):
         half = Signal()         # the bank half holding the running layer's input
         m.d.comb += [scanner.in_count.eq(desc.in_count), scanner.half.eq(half),
                      broadcaster.col_base.eq(desc.col_base)]
+        # What the drain's last rows need, kept while the next descriptor is already read.
+        drain_shift = Signal.like(desc.shift)
+        drain_bias_shift = Signal.like(desc.bias_shift)
+        drain_relu = Signal()
         mask = Signal(cfg.acc_width)
-        m.d.comb += mask.eq(overflow_mask(desc.shift, cfg.act_width, cfg.acc_width))
+        m.d.comb += mask.eq(overflow_mask(drain_shift, cfg.act_width, cfg.acc_width))
         for pe in pes:
-            m.d.comb += [pe.layer.eq(layer), pe.bias_scale.eq(1 << desc.bias_shift),
-                         pe.shift.eq(desc.shift), pe.mask.eq(mask), pe.relu.eq(desc.relu)]
+            m.d.comb += [pe.layer.eq(layer), pe.bias_scale.eq(1 << drain_bias_shift),
+                         pe.shift.eq(drain_shift), pe.mask.eq(mask), pe.relu.eq(drain_relu)]
 
         # Layer-table reader: reads one layer's descriptor words, one a cycle.
         lt_run, lt_k = Signal(), Signal(5)
@@ -251,7 +255,9 @@ class Engine(wiring.Component):
                 m.next = "RUN"
             with m.State("RUN"):
                 with m.If(all_idle):
-                    m.d.sync += [row.eq(0), row_base.eq(0), out_p.eq(0)]
+                    m.d.sync += [row.eq(0), row_base.eq(0), out_p.eq(0),
+                                 drain_shift.eq(desc.shift), drain_bias_shift.eq(desc.bias_shift),
+                                 drain_relu.eq(desc.relu)]
                     with m.If(is_last):
                         m.d.sync += output_phase.eq(1)
                         m.next = "OUTPUT-DRAIN"
@@ -261,16 +267,13 @@ class Engine(wiring.Component):
                 m.d.comb += drain.eq(1)
                 m.d.sync += [row.eq(row + 1), row_base.eq(row_base + n)]
                 with m.If(row_base + n >= desc.out_count):
+                    # Every row is issued: the next descriptor can be read while the last rows
+                    # pass through the PEs.
+                    m.d.sync += read_descriptor(layer + 1)
                     m.next = "DRAIN-FLUSH"
             with m.State("DRAIN-FLUSH"):
-                # The last rows are still passing through the PEs; then the next descriptor
-                # replaces this one.
                 with m.If(all_idle & ~pes[0].result_valid):
                     m.d.sync += [layer.eq(layer + 1), half.eq(~half)]
-                    m.d.sync += read_descriptor(layer + 1)
-                    m.next = "NEXT-DESCRIPTOR"
-            with m.State("NEXT-DESCRIPTOR"):
-                with m.If(~lt_busy):
                     m.next = "START"
             with m.State("OUTPUT-DRAIN"):
                 m.d.comb += drain.eq(1)

@@ -25,7 +25,7 @@ class EngineConfig:
     col_depth: int = 2048
     act_depth: int = 1024
     max_layers: int = 4
-    queue_depth: int = 4
+    queue_depth: int = 8
 
     def __post_init__(self):
         def check(name, low, high):
