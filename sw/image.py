@@ -3,9 +3,10 @@
 The form a board loads at run time (from SPI flash or over UART) and the cocotb testbenches
 replay into the engine's write port. Everything is little-endian 16-bit words:
 
-* header, 16 words: ``b"TEIE"``, version, the engine parameters it was packed for (pes,
-  act_width, code_width, acc_width), what it needs of the memories (act_depth, layers, column
-  rows, PE words as 2 words), the number of sections, 3 reserved zeros;
+* header, 16 words: ``b"TEIE"`` (2 words), version, the engine parameters it was packed for
+  (pes, act_width, code_width, acc_width), what it needs of the memories (act_depth, layers,
+  column rows, PE words as 2 words), the number of sections, the model's input count (layer 0)
+  and output count (last layer), 1 reserved zero;
 * sections, each ``[target | slice << 8, base, count]`` then ``count`` data words, written to
   words ``base .. base + count - 1`` of the memory ``(target, slice)`` names (docs/engine.md,
   "Write port");
@@ -52,8 +53,9 @@ def _header(packed, n_sections):
     descriptors = [layer_descriptor(packed, i) for i in range(packed.n_layers)]
     act_depth = max(max(d["in_count"], d["out_count"]) for d in descriptors)
     return [*struct.unpack("<2H", MAGIC), VERSION, cfg.pes, cfg.act_width, cfg.code_width,
-            cfg.acc_width, act_depth, packed.n_layers, len(packed.columns), pe_words & 0xFFFF, pe_words >> 16, n_sections,
-            0, 0, 0]
+            cfg.acc_width, act_depth, packed.n_layers, len(packed.columns), pe_words & 0xFFFF,
+            pe_words >> 16, n_sections, descriptors[0]["in_count"],
+            descriptors[-1]["out_count"], 0]
 
 
 def write_image(packed):
@@ -87,9 +89,11 @@ def read_image(blob, cfg=None):
         _bad(f"CRC-32 is {crc:#010x} but the image says {crc_stored:#010x} (corrupted)")
     words = np.frombuffer(blob[:-4], dtype="<u2").astype(np.int64)
     (_, _, version, pes, act_width, code_width, acc_width, act_depth, n_layers, col_rows,
-     pe_lo, pe_hi, n_sections) = words[:13]
+     pe_lo, pe_hi, n_sections, in_count, out_count) = words[:15]
     if version != VERSION:
         _bad(f"version {version}, this tinyeie reads version {VERSION}")
+    if n_layers < 1:
+        _bad("the header declares no layers")
     packed_for = EngineConfig(pes=int(pes), act_width=int(act_width), code_width=int(code_width),
                               acc_width=int(acc_width), pe_depth=max(2, int(pe_lo | pe_hi << 16)),
                               col_depth=max(1, int(col_rows)), act_depth=max(1, int(act_depth)),
@@ -126,8 +130,13 @@ def read_image(blob, cfg=None):
         at += SECTION_WORDS + count
     if at != len(words):
         _bad(f"{len(words) - at} words follow the last section")
-    return PackedModel(config=cfg or packed_for, pe_words=pe_words, columns=columns,
-                       layer_table=layer_table)
+    packed = PackedModel(config=cfg or packed_for, pe_words=pe_words, columns=columns,
+                         layer_table=layer_table)
+    first, final = layer_descriptor(packed, 0), layer_descriptor(packed, n_layers - 1)
+    if (first["in_count"], final["out_count"]) != (in_count, out_count):
+        _bad(f"the header says {in_count} inputs and {out_count} outputs, the layers "
+             f"{first['in_count']} and {final['out_count']}")
+    return packed
 
 
 def check_fits_engine(packed_for, cfg):
