@@ -13,7 +13,8 @@ CONFIG_OPTIONS = {   # option -> (EngineConfig field, help)
     "--col-depth": ("col_depth", "rows of the column table"),
     "--act-depth": ("act_depth", "widest layer the activation memories hold"),
     "--max-layers": ("max_layers", "rows of the layer table"),
-    "--queue-depth": ("queue_depth", "columns each PE can have queued"),
+    "--queue-depth": ("queue_depth", "columns each PE can have queued (default 4 for up to 4 "
+                                     "PEs, else 8)"),
     "--act-width": ("act_width", "bits of an activation"),
     "--code-width": ("code_width", "bits of a codebook entry"),
     "--acc-width": ("acc_width", "bits of an accumulator"),
@@ -25,8 +26,9 @@ def add_config_options(parser):
     parser.add_argument("--pes", type=int, default=defaults.pes,
                         help=f"processing elements (default {defaults.pes})")
     for option, (field, text) in CONFIG_OPTIONS.items():
-        parser.add_argument(option, type=int, dest=field,
-                            help=f"{text} (default {getattr(defaults, field)})")
+        if "default" not in text:
+            text = f"{text} (default {getattr(defaults, field)})"
+        parser.add_argument(option, type=int, dest=field, help=text)
 
 
 def config_from_args(args):
@@ -86,3 +88,27 @@ def register(sub):
                    "memories with")
     add_config_options(p)
     p.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser("sim", help="run MNIST test images through the engine's RTL (Verilator)")
+    p.add_argument("model", help="compressed model (.npz)")
+    p.add_argument("--images", type=int, default=100, help="the first K test images (100)")
+    p.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    add_config_options(p)
+    p.set_defaults(func=cmd_sim)
+
+
+def cmd_sim(args):
+    from ..sim.engine_bench import simulate_mnist
+
+    cfg = config_from_args(args)
+    stats = simulate_mnist(args.model, cfg, args.images, progress=not args.json)
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"{stats['images']} MNIST test images on the RTL ({cfg.pes} PEs, Verilator): "
+          f"{stats['mismatches']} differ from the golden model, {stats['errors']} misclassified "
+          f"({stats['errors'] / stats['images']:.2%})")
+    print(f"cycles per image: {stats['cycles_mean']:.0f} (ideal {stats['ideal_cycles_mean']:.0f},"
+          f" {stats['cycles_over_ideal']:.3f}x; dense {stats['dense_cycles_mean']:.0f}, "
+          f"{stats['dense_over_cycles']:.1f}x fewer)")
+    return 0 if stats["mismatches"] == 0 else 1
