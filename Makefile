@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test sim models clean
+.PHONY: install demo test sim bench models clean
 
 # Create the venv when missing, install the project (editable) with its pinned tools.
 $(STAMP): pyproject.toml
@@ -18,10 +18,15 @@ install: $(STAMP)
 # One BLAS thread per process: two numpy processes each spinning two threads on two cores
 # thrash (seen here: 50x slower), so parallel jobs get one thread each.
 test: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 tests
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 tests sim
 
+# The RTL regression alone: cocotb on Verilator against the golden model.
 sim: $(STAMP)
-	$(BIN)/python -m pytest -q sim
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 sim
+
+# Cycles per MNIST image on the RTL against the ideal and the dense engine (prints a table).
+bench: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.bench_cycles
 
 # Rebuild the shipped compressed models from scratch (real MNIST, full training).
 models: $(STAMP)

@@ -82,3 +82,36 @@ def test_unwritable_output_is_a_clean_error(tmp_path):
     shipped = Path(__file__).resolve().parent.parent / "models" / "lenet300.npz"
     result = run_cli("decompress", shipped, "-o", tmp_path / "no" / "such" / "dir" / "d.npz")
     assert_clean_error(result, "No such file or directory")
+
+
+def test_pack_writes_image_manifest_and_hex(tmp_path):
+    from tinyeie.sw.image import load_image
+    out = tmp_path / "packed"
+    result = run_cli("pack", Path(__file__).parent.parent / "models" / "lenet300.npz",
+                     "--pes", "4", "-o", out)
+    assert result.returncode == 0, result.stderr
+    assert "engine integers 1.1" in result.stdout
+    packed = load_image(out / "model.bin")
+    assert packed.config.pes == 4 and packed.n_layers == 3
+    assert (out / "manifest.json").is_file() and (out / "mem" / "pe3.hex").is_file()
+
+
+def test_pack_refuses_a_model_too_large_for_the_engine(tmp_path):
+    result = run_cli("pack", Path(__file__).parent.parent / "models" / "lenet300.npz",
+                     "--pes", "2", "--pe-depth", "4096", "-o", tmp_path / "p")
+    assert_clean_error(result, "does not fit: PE memory words")
+    assert "the engine has 4,096" in result.stderr
+
+
+def test_pack_refuses_a_convolutional_model(tmp_path):
+    result = run_cli("pack", Path(__file__).parent.parent / "models" / "lenet5.npz",
+                     "-o", tmp_path / "p")
+    assert_clean_error(result, "fully-connected")
+
+
+def test_verilog_refuses_an_image_for_another_engine(tmp_path):
+    out = tmp_path / "packed"
+    assert run_cli("pack", Path(__file__).parent.parent / "models" / "lenet300.npz",
+                   "--pes", "4", "-o", out).returncode == 0
+    result = run_cli("verilog", "--pes", "8", "--init", out, "-o", tmp_path / "e.v")
+    assert_clean_error(result, "packed for pes=4, the engine has pes=8")
