@@ -27,7 +27,7 @@ def ice40_pll(input_hz, wanted_hz):
     """SB_PLL40 dividers (simple feedback) for the output nearest ``wanted_hz``.
 
     PFD ``input / (DIVR + 1)`` in 10..133 MHz, VCO ``PFD * (DIVF + 1)`` in 533..1066 MHz,
-    output ``VCO / 2**DIVQ``.
+    output ``VCO / 2**DIVQ`` in 16..275 MHz.
 
     >>> ice40_pll(12e6, 24e6).params
     {'DIVR': 0, 'DIVF': 63, 'DIVQ': 5, 'FILTER_RANGE': 1}
@@ -43,6 +43,8 @@ def ice40_pll(input_hz, wanted_hz):
                 continue
             for divq in range(1, 7):
                 out = vco / 2 ** divq
+                if not 16e6 <= out <= 275e6:
+                    continue
                 if best is None or abs(out - wanted_hz) < abs(best[0] - wanted_hz):
                     filter_range = sum(pfd >= edge for edge in (17e6, 26e6, 44e6, 66e6, 101e6))
                     best = (out, dict(DIVR=divr, DIVF=divf, DIVQ=divq,
@@ -66,6 +68,8 @@ def ecp5_pll(input_hz, wanted_hz):
             continue
         for clkfb in range(1, 81):
             out = pfd * clkfb
+            if out > 400e6:
+                break
             for clkop in range(1, 129):
                 if not 400e6 <= out * clkop <= 800e6:
                     continue
