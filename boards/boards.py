@@ -1,0 +1,115 @@
+"""The boards tinyeie builds for: platform, clock, engine size, where the model comes from.
+
+A :class:`Board` names everything a build needs beyond the model: the amaranth-boards
+platform, the clock the design runs at, the engine's parameters (PEs by default; ``--pes``
+overrides), how the board gets its model (SPI flash at boot on iCE40, block RAM from the
+bitstream on ECP5, and the UART on both), its UART and LEDs, and how to program it.
+"""
+
+from dataclasses import dataclass, field, replace
+
+from amaranth.build import Attrs, Pins, Resource, Subsignal
+
+from tinyeie.sw.config import EngineConfig
+from tinyeie.sw.errors import TinyeieError
+
+__all__ = ["Board", "BOARDS", "board", "MODEL_FLASH_OFFSET", "DEFAULT_BAUD"]
+
+MODEL_FLASH_OFFSET = 0x100000     # 1 MiB: past any iCE40 bitstream
+DEFAULT_BAUD = 115200
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board: see the module docstring.
+
+    ``clock``: ``("pll", resource, input Hz)`` for a PLL on an oscillator, ``("hfosc",)`` for
+    the iCE40 internal 48 MHz oscillator divided to ``clock_hz``. ``leds``: LED resources
+    (name, number) that show the class in binary, least significant first; ``status_led``:
+    the LED lit while a valid model is loaded. ``extra_resources``: added to the platform (a
+    UART on header pins, for example).
+    """
+
+    name: str
+    description: str
+    platform: str                  # "module:Class" in amaranth_boards
+    family: str                    # "ice40" or "ecp5"
+    clock: tuple
+    clock_hz: float
+    engine: EngineConfig
+    flash_boot: bool
+    model_in_bitstream: bool
+    leds: tuple
+    status_led: tuple = None
+    extra_resources: tuple = ()
+    programmer: tuple = ()
+    notes: str = ""
+
+    def make_platform(self):
+        import importlib
+        module, cls = self.platform.split(":")
+        platform = getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)()
+        if self.extra_resources:
+            platform.add_resources(list(self.extra_resources))
+        return platform
+
+    def engine_config(self, pes=None, pe_words=None):
+        """The engine for this board, with ``pes`` PEs if given. ECP5 builds size each PE
+        memory to the model (``pe_words``, rounded up to whole 1024-word block RAMs)."""
+        cfg = self.engine if pes is None else replace(self.engine, pes=pes)
+        if self.family == "ecp5" and pe_words is not None:
+            cfg = replace(cfg, pe_depth=max(2048, -(-pe_words // 1024) * 1024))
+        return cfg
+
+
+_UPDUINO_UART = Resource(
+    "uart", 0, Subsignal("rx", Pins("46", dir="i")), Subsignal("tx", Pins("2", dir="o")),
+    Attrs(IO_STANDARD="SB_LVCMOS"))
+
+BOARDS = {b.name: b for b in [
+    Board(
+        name="icebreaker", description="1BitSquared iCEBreaker (iCE40UP5K)",
+        platform="icebreaker:ICEBreakerPlatform", family="ice40",
+        clock=("pll", "clk12", 12e6), clock_hz=24e6, engine=EngineConfig(pes=4),
+        flash_boot=True, model_in_bitstream=False,
+        leds=(("led", 2), ("led", 3), ("led", 4), ("led", 5)), status_led=("led", 1),
+        programmer=("iceprog",),
+        notes="class in binary on the break-off board's LEDs 2-5; green LED: model loaded"),
+    Board(
+        name="upduino3", description="tinyVision UPduino v3 (iCE40UP5K)",
+        platform="upduino_v3:UpduinoV3Platform", family="ice40",
+        clock=("hfosc",), clock_hz=24e6, engine=EngineConfig(pes=4),
+        flash_boot=True, model_in_bitstream=False,
+        leds=(("rgb_led", 0),), extra_resources=(_UPDUINO_UART,),
+        programmer=("iceprog",),
+        notes="UART on header pins 46 (RX, to the adapter's TX) and 2 (TX): the board's FTDI "
+              "only programs the flash, so connect a 3.3 V USB-serial adapter; the clock is the "
+              "internal oscillator (48 MHz / 2, +-10 % worst case: use 115200 baud or lower); "
+              "the RGB LED shows the class's low three bits"),
+    Board(
+        name="ulx3s", description="Radiona ULX3S 85F (ECP5 LFE5U-85F)",
+        platform="ulx3s:ULX3S_85F_Platform", family="ecp5",
+        clock=("pll", "clk25", 25e6), clock_hz=50e6,
+        engine=EngineConfig(pes=16, pe_depth=4096, queue_depth=16),
+        flash_boot=False, model_in_bitstream=True,
+        leds=tuple(("led", k) for k in range(4)), status_led=("led", 7),
+        programmer=("openFPGALoader", "--board", "ulx3s"),
+        notes="class in binary on LEDs 0-3; LED 7: model loaded"),
+    Board(
+        name="ecpix5", description="LambdaConcept ECPIX-5 85F (ECP5 LFE5UM5G-85F)",
+        platform="ecpix5:ECPIX585Platform", family="ecp5",
+        clock=("pll", "clk100", 100e6), clock_hz=50e6,
+        engine=EngineConfig(pes=16, pe_depth=4096, queue_depth=16),
+        flash_boot=False, model_in_bitstream=True,
+        leds=tuple(("rgb_led", k) for k in range(4)),
+        programmer=("openFPGALoader", "--board", "ecpix5"),
+        notes="class in binary on the four RGB LEDs (green)"),
+]}
+
+
+def board(name):
+    """The :class:`Board` called ``name``, or a TinyeieError listing the boards there are."""
+    if name not in BOARDS:
+        raise TinyeieError(f"unknown board {name!r}: tinyeie builds for "
+                           f"{', '.join(sorted(BOARDS))}")
+    return BOARDS[name]
