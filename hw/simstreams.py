@@ -4,7 +4,7 @@ They keep the stream rules from the testbench's side: a source holds payload and
 the transfer; a sink may drop ready at random (back-pressure) and a source may idle at random.
 """
 
-__all__ = ["stream_put", "stream_get", "put_all", "get_count"]
+__all__ = ["stream_put", "stream_get", "put_all", "get_count", "check_stream_rules"]
 
 
 async def stream_put(ctx, stream, payload, *, idle=0.0, rng=None):
@@ -35,3 +35,24 @@ async def put_all(ctx, stream, payloads, **kwargs):
 
 async def get_count(ctx, stream, count, **kwargs):
     return [await stream_get(ctx, stream, **kwargs) for _ in range(count)]
+
+
+def check_stream_rules(stream, *, unless=None):
+    """A background testbench failing if ``stream`` withdraws or changes an offer not taken.
+
+    ``unless``: a signal that, while high, lets the stream drop the offer pending (an abort,
+    such as a ``start`` that drops what was under way).
+    """
+    async def testbench(ctx):
+        watched = [stream.valid, stream.ready, stream.payload.as_value()]
+        held = None
+        async for _, _, valid, ready, payload, *excused in ctx.tick().sample(
+                *watched, *([] if unless is None else [unless])):
+            if any(excused):
+                held = None
+                continue
+            if held is not None:
+                assert valid, "valid fell before the transfer"
+                assert payload == held, f"payload changed while valid: {held:#x} -> {payload:#x}"
+            held = payload if valid and not ready else None
+    return testbench
