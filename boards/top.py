@@ -1,0 +1,203 @@
+"""The board top: UART, host protocol, model loader, SPI flash boot, engine and LEDs.
+
+:class:`BoardTop` is everything on the FPGA with its pins as plain ports, in the ``sync``
+domain, so the same design runs on Verilator (``tinyeie sim --board``) and, wrapped by
+:class:`PlatformTop` with a clock and the board's pins, on the board.
+"""
+
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from tinyeie.hw.engine import Engine
+from tinyeie.hw.loader import ImageLoader
+from tinyeie.hw.protocol import TIMEOUT_CYCLES, HostProtocol
+from tinyeie.hw.spiflash import MAX_CLK_FREQ, SPIFlashReader, wake_cycles_for
+from tinyeie.hw.uart import UARTReceiver, UARTTransmitter, baud_divisor
+from tinyeie.sw.pack import layer_descriptor
+
+from .boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
+from .clocks import PLLClock, ecp5_pll, ice40_pll
+
+__all__ = ["BoardTop", "PlatformTop", "CLASS_BITS"]
+
+CLASS_BITS = 4      # LEDs show the class in binary: 0..9 needs four
+
+
+class BoardTop(wiring.Component):
+    """The whole design of a board, pins as ports.
+
+    Parameters
+    ----------
+    config : :class:`~tinyeie.sw.config.EngineConfig`
+    divisor : int
+        Clock cycles per UART bit.
+    flash_boot : bool
+        Read the model image from SPI flash at ``flash_offset`` after reset.
+    packed : :class:`~tinyeie.sw.pack.PackedModel`, optional
+        A model in the engine's memories from the bitstream (valid from power-up).
+    timeout_cycles : int
+        The protocol's frame timeout.
+    clock_hz : float
+        The clock frequency (the flash needs 3 us between waking up and the first read).
+
+    Members
+    -------
+    rx : In(1)
+        UART from the host (idle high).
+    tx : Out(1)
+        UART to the host.
+    flash_cs_n, flash_sck, flash_copi : Out(1)
+        SPI flash (mode 0); ``flash_cipo`` In(1).
+    leds : Out(4)
+        The last class, in binary (all off until there is one).
+    model_led : Out(1)
+        A valid model is loaded.
+    """
+
+    def __init__(self, config, *, divisor, flash_boot, flash_offset=MODEL_FLASH_OFFSET,
+                 packed=None, timeout_cycles=TIMEOUT_CYCLES, clock_hz=MAX_CLK_FREQ):
+        self._config = config
+        self._divisor = divisor
+        self._flash_boot = flash_boot
+        self._flash_offset = flash_offset
+        self._packed = packed
+        self._timeout_cycles = timeout_cycles
+        self._clock_hz = clock_hz
+        super().__init__({
+            "rx": In(1, init=1),
+            "tx": Out(1, init=1),
+            "flash_cs_n": Out(1, init=1),
+            "flash_sck": Out(1),
+            "flash_copi": Out(1),
+            "flash_cipo": In(1),
+            "leds": Out(CLASS_BITS),
+            "model_led": Out(1),
+        })
+
+    def elaborate(self, platform):
+        # Bytes flow UART -> protocol -> (loader -> engine's write port | engine's input), and
+        # results engine -> protocol -> UART. The loader takes its bytes from the SPI flash
+        # while booting and from the protocol's LOAD-DATA afterwards; the protocol learns the
+        # boot load's verdict when boot_busy falls.
+        cfg = self._config
+        m = Module()
+        preloaded = None
+        if self._packed is not None:
+            preloaded = (layer_descriptor(self._packed, 0)["in_count"],
+                         layer_descriptor(self._packed, self._packed.n_layers - 1)["out_count"])
+
+        m.submodules.rx = rx = UARTReceiver(divisor=self._divisor)
+        m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
+        m.submodules.protocol = protocol = HostProtocol(
+            cfg, timeout_cycles=self._timeout_cycles, preloaded=preloaded)
+        m.submodules.loader = loader = ImageLoader(cfg)
+        m.submodules.engine = engine = Engine(cfg, self._packed)
+
+        m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
+        wiring.connect(m, rx.o_stream, protocol.i_rx)
+        wiring.connect(m, protocol.o_tx, tx.i_stream)
+        wiring.connect(m, protocol.o_activations, engine.i_stream)
+        wiring.connect(m, engine.o_stream, protocol.i_results)
+        wiring.connect(m, loader.o_model, engine.i_model)
+        m.d.comb += [
+            protocol.cycles.eq(engine.cycles),
+            protocol.loader_done.eq(loader.done), protocol.loader_ok.eq(loader.ok),
+            protocol.loader_error.eq(loader.error), protocol.loader_in_count.eq(loader.in_count),
+            protocol.loader_out_count.eq(loader.out_count),
+            protocol.loader_received.eq(loader.received),
+        ]
+
+        booting = Signal(init=self._flash_boot)
+        boot_start = Signal(init=self._flash_boot)    # one pulse, the cycle after reset
+        m.d.sync += boot_start.eq(0)
+        m.d.comb += [protocol.boot_busy.eq(booting),
+                     loader.start.eq(protocol.loader_start | boot_start)]
+        if self._flash_boot:
+            m.submodules.flash = flash = SPIFlashReader(
+                wake_cycles=wake_cycles_for(self._clock_hz))
+            m.d.comb += [
+                flash.start.eq(boot_start), flash.address.eq(self._flash_offset),
+                self.flash_cs_n.eq(flash.cs_n), self.flash_sck.eq(flash.sck),
+                self.flash_copi.eq(flash.copi), flash.cipo.eq(self.flash_cipo),
+            ]
+            with m.If(booting & ~boot_start & loader.done):
+                m.d.comb += flash.stop.eq(1)
+                m.d.sync += booting.eq(0)
+            with m.If(booting):
+                wiring.connect(m, flash.o_stream, loader.i_stream)
+            with m.Else():
+                wiring.connect(m, protocol.o_image, loader.i_stream)
+        else:
+            wiring.connect(m, protocol.o_image, loader.i_stream)
+
+        m.d.comb += [self.leds.eq(protocol.predicted & protocol.predicted_valid.replicate(4)),
+                     self.model_led.eq(protocol.model_valid)]
+        return m
+
+
+class PlatformTop(Elaboratable):
+    """:class:`BoardTop` on a board: its clock and pins.
+
+    Parameters
+    ----------
+    board : :class:`~tinyeie.boards.boards.Board`
+    config : :class:`~tinyeie.sw.config.EngineConfig`
+    packed : PackedModel, optional
+        The model for the bitstream's block RAM (ECP5).
+    baud : int
+    """
+
+    def __init__(self, board, config, packed=None, baud=DEFAULT_BAUD):
+        self.board = board
+        self.config = config
+        self.packed = packed
+        self.baud = baud
+
+    def clock_hz(self):
+        kind = self.board.clock[0]
+        if kind == "hfosc":
+            return self.board.clock_hz
+        source = self.board.clock[2]
+        solve = ice40_pll if self.board.family == "ice40" else ecp5_pll
+        return solve(source, self.board.clock_hz).output_hz
+
+    def elaborate(self, platform):
+        m = Module()
+        board = self.board
+        if board.clock[0] == "pll":
+            _, resource, source = board.clock
+            solve = ice40_pll if board.family == "ice40" else ecp5_pll
+            settings = solve(source, board.clock_hz)
+            if board.family == "ice40":
+                pin = platform.request(resource, dir="-")
+            else:
+                pin = platform.request(resource, dir="i").i
+            m.submodules.clock = PLLClock(settings, pin)
+        else:   # the iCE40 internal oscillator: the platform makes the sync domain from it
+            platform.hfosc_div = {48e6: 0, 24e6: 1, 12e6: 2, 6e6: 3}[board.clock_hz]
+
+        m.submodules.top = top = BoardTop(
+            self.config, divisor=baud_divisor(self.clock_hz(), self.baud),
+            flash_boot=board.flash_boot, packed=self.packed, clock_hz=self.clock_hz())
+        uart = platform.request("uart", 0)
+        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        if board.flash_boot:
+            flash = platform.request("spi_flash_1x", 0)
+            m.d.comb += [flash.cs.o.eq(~top.flash_cs_n), flash.clk.o.eq(top.flash_sck),
+                         flash.copi.o.eq(top.flash_copi), top.flash_cipo.eq(flash.cipo.i)]
+        self._leds(m, platform, top)
+        return m
+
+    def _leds(self, m, platform, top):
+        board = self.board
+        if board.leds and board.leds[0][0] == "rgb_led" and len(board.leds) == 1:
+            rgb = platform.request("rgb_led", 0)
+            m.d.comb += [rgb.r.o.eq(top.leds[0]), rgb.g.o.eq(top.leds[1]),
+                         rgb.b.o.eq(top.leds[2])]
+        else:
+            for bit, (name, number) in enumerate(board.leds[:CLASS_BITS]):
+                led = platform.request(name, number)
+                m.d.comb += (led.g if name == "rgb_led" else led).o.eq(top.leds[bit])
+        if board.status_led is not None:
+            m.d.comb += platform.request(*board.status_led).o.eq(top.model_led)

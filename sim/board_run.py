@@ -1,0 +1,58 @@
+"""Run a board's whole design (:class:`~tinyeie.boards.top.BoardTop`) on Verilator: boot from
+the SPI flash model or from block RAM, then the UART protocol, as `tinyeie sim --board` and the
+board regression do."""
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..sw.image import write_image
+from .harness import build, run
+
+__all__ = ["SIM_DIVISOR", "SIM_TIMEOUT", "board_build", "run_board"]
+
+SIM_DIVISOR = 8            # clock cycles per UART bit in simulation (the board's is ~200)
+SIM_TIMEOUT = 1 << 12      # the protocol's frame timeout in simulation (the board's is 2**20)
+SIM_PERIOD_NS = 20         # a 50 MHz clock: the SPI flash model keeps real time
+
+
+def board_build(board, config, packed):
+    """The Verilator build of ``board``'s top; ECP5 boards carry ``packed`` in block RAM."""
+    from ..boards.top import BoardTop
+
+    baked = packed if board.model_in_bitstream else None
+    return build(lambda: BoardTop(config, divisor=SIM_DIVISOR, flash_boot=board.flash_boot,
+                                  packed=baked, timeout_cycles=SIM_TIMEOUT,
+                                  clock_hz=1e9 / SIM_PERIOD_NS),
+                 f"board_{board.name}{config.pes}")
+
+
+def run_board(board, config, packed, inputs, testcase="board_classifies", *, flash_image=None,
+              args=None, seed=1):
+    """Run one cocotb test of :mod:`tinyeie.sim.cocotb_board`; returns its output arrays.
+
+    The flash (flash-boot boards) holds ``flash_image`` (default: the image of ``packed``).
+    """
+    sim = board_build(board, config, packed)
+    with tempfile.TemporaryDirectory(prefix="tinyeie-board-") as tmp:
+        tmp = Path(tmp)
+        np.save(tmp / "inputs.npy", np.asarray(inputs, dtype=np.int64))
+        spec = {"inputs": str(tmp / "inputs.npy"), "output": str(tmp / "out.npz"),
+                "divisor": SIM_DIVISOR, "period_ns": SIM_PERIOD_NS, "answer_cycles": 40 * SIM_TIMEOUT,
+                "boot_polls": 200, "poll_cycles": 20_000, "settle_cycles": 3 * SIM_TIMEOUT}
+        if board.flash_boot:
+            (tmp / "flash.bin").write_bytes(flash_image if flash_image is not None
+                                            else write_image(packed))
+            spec["flash"] = str(tmp / "flash.bin")
+        spec.update(args or {})
+        for key, value in list(spec.items()):
+            if isinstance(value, bytes):          # images for the UART tests
+                (tmp / f"{key}.bin").write_bytes(value)
+                spec[key] = str(tmp / f"{key}.bin")
+        run(sim, "tinyeie.sim.cocotb_board", testcase=testcase, seed=seed, args=spec)
+        out = tmp / "out.npz"
+        if not out.exists():
+            return None
+        with np.load(out) as data:
+            return {key: data[key] for key in data.files}
