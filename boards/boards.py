@@ -42,6 +42,7 @@ class Board:
     leds: tuple
     status_led: tuple = None
     extra_resources: tuple = ()
+    platform_extras: str = None    # a resource list the platform class offers, to add
     programmer: tuple = ()
     notes: str = ""
 
@@ -51,6 +52,8 @@ class Board:
         platform = getattr(importlib.import_module(f"amaranth_boards.{module}"), cls)()
         if self.extra_resources:
             platform.add_resources(list(self.extra_resources))
+        if self.platform_extras:
+            platform.add_resources(getattr(platform, self.platform_extras))
         return platform
 
     def engine_config(self, pes=None, pe_words=None):
@@ -73,7 +76,7 @@ BOARDS = {b.name: b for b in [
         clock=("pll", "clk12", 12e6), clock_hz=24e6, engine=EngineConfig(pes=4),
         flash_boot=True, model_in_bitstream=False,
         leds=(("led", 2), ("led", 3), ("led", 4), ("led", 5)), status_led=("led", 1),
-        programmer=("iceprog",),
+        platform_extras="break_off_pmod", programmer=("iceprog",),
         notes="class in binary on the break-off board's LEDs 2-5; green LED: model loaded"),
     Board(
         name="upduino3", description="tinyVision UPduino v3 (iCE40UP5K)",

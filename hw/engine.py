@@ -163,9 +163,12 @@ class Engine(wiring.Component):
                     m.d.sync += desc_raw[SLICE_BITS * k:SLICE_BITS * (k + 1)].eq(layers_rd.data)
         lt_busy = lt_run | lt_got
 
-        # Model writes.
-        cmd = self.i_model.payload
-        write = self.i_model.valid & self.i_model.ready
+        # Model writes, registered on the way in: the write port's source (a loader fed by the
+        # UART) and the PE memories' address multiplexers would otherwise form one long path.
+        cmd = Signal(WriteCommand)
+        write = Signal()
+        m.d.sync += [write.eq(self.i_model.valid & self.i_model.ready),
+                     cmd.eq(self.i_model.payload)]
         write_layers = (write & (cmd.addr.target == Target.LAYERS)
                         & (cmd.addr.word < LAYER_WORDS * cfg.max_layers))
         for p, pe in enumerate(pes):
@@ -231,7 +234,7 @@ class Engine(wiring.Component):
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.i_model.ready.eq(1)
-                with m.If(self.i_stream.valid):
+                with m.If(self.i_stream.valid & ~self.i_model.valid & ~write):
                     m.d.sync += [layer.eq(0), half.eq(0)]
                     m.d.sync += read_descriptor(0)
                     m.next = "FIRST-DESCRIPTOR"

@@ -15,26 +15,36 @@ __all__ = ["SIM_DIVISOR", "SIM_TIMEOUT", "board_build", "run_board"]
 SIM_DIVISOR = 8            # clock cycles per UART bit in simulation (the board's is ~200)
 SIM_TIMEOUT = 1 << 12      # the protocol's frame timeout in simulation (the board's is 2**20)
 SIM_PERIOD_NS = 20         # a 50 MHz clock: the SPI flash model keeps real time
+RTL_FLASH_BYTES = 1 << 17  # the RTL flash model's size: room for any image of a 4-PE iCE40
 
 
-def board_build(board, config, packed):
-    """The Verilator build of ``board``'s top; ECP5 boards carry ``packed`` in block RAM."""
+def board_build(board, config, packed, rtl_flash=False):
+    """The Verilator build of ``board``'s top; ECP5 boards carry ``packed`` in block RAM.
+
+    ``rtl_flash``: the flash is :class:`~tinyeie.sim.flash_rtl.RTLFlash`, in the design (fast),
+    rather than the cocotb model on the pins (exact about the flash's timing, slow).
+    """
+    from ..boards.boards import MODEL_FLASH_OFFSET
     from ..boards.top import BoardTop
+    from .flash_rtl import SimBoard
 
     baked = packed if board.model_in_bitstream else None
-    return build(lambda: BoardTop(config, divisor=SIM_DIVISOR, flash_boot=board.flash_boot,
-                                  packed=baked, timeout_cycles=SIM_TIMEOUT,
-                                  clock_hz=1e9 / SIM_PERIOD_NS),
-                 f"board_{board.name}{config.pes}")
+
+    def design():
+        top = BoardTop(config, divisor=SIM_DIVISOR, flash_boot=board.flash_boot,
+                       packed=baked, timeout_cycles=SIM_TIMEOUT, clock_hz=1e9 / SIM_PERIOD_NS)
+        return SimBoard(top, RTL_FLASH_BYTES, MODEL_FLASH_OFFSET) if rtl_flash else top
+    return build(design, f"board_{board.name}{config.pes}" + ("_rtlflash" if rtl_flash else ""))
 
 
 def run_board(board, config, packed, inputs, testcase="board_classifies", *, flash_image=None,
-              args=None, seed=1):
+              args=None, seed=1, rtl_flash=False):
     """Run one cocotb test of :mod:`tinyeie.sim.cocotb_board`; returns its output arrays.
 
-    The flash (flash-boot boards) holds ``flash_image`` (default: the image of ``packed``).
+    The flash (flash-boot boards) holds ``flash_image`` (default: the image of ``packed``);
+    ``rtl_flash`` as for :func:`board_build`.
     """
-    sim = board_build(board, config, packed)
+    sim = board_build(board, config, packed, rtl_flash and board.flash_boot)
     with tempfile.TemporaryDirectory(prefix="tinyeie-board-") as tmp:
         tmp = Path(tmp)
         np.save(tmp / "inputs.npy", np.asarray(inputs, dtype=np.int64))
@@ -45,6 +55,7 @@ def run_board(board, config, packed, inputs, testcase="board_classifies", *, fla
             (tmp / "flash.bin").write_bytes(flash_image if flash_image is not None
                                             else write_image(packed))
             spec["flash"] = str(tmp / "flash.bin")
+            spec["rtl_flash"] = bool(rtl_flash)
         spec.update(args or {})
         for key, value in list(spec.items()):
             if isinstance(value, bytes):          # images for the UART tests

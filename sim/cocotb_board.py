@@ -7,6 +7,7 @@ end (:class:`~tinyeie.sim.uart_model.UARTHost`) speaks the protocol of docs/prot
 
 import cocotb
 import numpy as np
+from cocotb.triggers import RisingEdge
 
 from tinyeie.sim.flash_model import SPIFlashModel
 from tinyeie.sim.harness import sim_args
@@ -54,13 +55,28 @@ class Host:
              f"{parse_error(frame.payload)}")
 
 
+async def fill_rtl_flash(dut, contents):
+    """Write the RTL flash's bytes while the board is held in reset, then release it."""
+    dut.load_en.value = 1
+    for offset, byte in enumerate(contents):
+        dut.load_addr.value = offset
+        dut.load_data.value = byte
+        await RisingEdge(dut.clk)
+    dut.load_en.value = 0
+    dut.hold.value = 0
+
+
 async def booted(dut, args):
     await start_clock(dut, period_ns=args["period_ns"])
+    host = Host(dut, args)          # first: it holds the UART line idle (high)
     if args.get("flash"):
         with open(args["flash"], "rb") as f:
-            SPIFlashModel(dut, "flash_cs_n", "flash_sck", "flash_copi", "flash_cipo", f.read(),
+            contents = f.read()
+        if args.get("rtl_flash"):
+            await fill_rtl_flash(dut, contents)
+        else:
+            SPIFlashModel(dut, "flash_cs_n", "flash_sck", "flash_copi", "flash_cipo", contents,
                           strict=True)
-    host = Host(dut, args)
     for _ in range(args["boot_polls"]):
         status = await host.status()
         if status.model_valid or not args.get("expect_model", True):
@@ -83,6 +99,9 @@ async def board_classifies(dut):
         logits.append(result.logits)
         classes.append(result.cls)
         cycles.append(result.cycles)
+        if args.get("progress"):
+            with open(args["progress"], "w") as f:
+                f.write(str(len(logits)))
     np.savez(args["output"], logits=np.array(logits), classes=np.array(classes),
              cycles=np.array(cycles), in_count=status.in_count, out_count=status.out_count)
 

@@ -28,7 +28,7 @@ def test_icebreaker_boots_lenet_from_flash_and_classifies_mnist():
     compiled = compile_model(MODEL, cfg)
     xt, yt = load_mnist()["test"]
     inputs = input_activations(xt[:8], cfg)
-    out = run_board(b, cfg, compiled.packed, inputs)
+    out = run_board(b, cfg, compiled.packed, inputs, rtl_flash=True)
     want = compiled.int_logits(xt[:8])
     np.testing.assert_array_equal(out["logits"], want)
     np.testing.assert_array_equal(out["classes"], classify(want))

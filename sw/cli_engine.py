@@ -23,7 +23,7 @@ CONFIG_OPTIONS = {   # option -> (EngineConfig field, help)
 
 def add_config_options(parser):
     defaults = EngineConfig()
-    parser.add_argument("--pes", type=int, default=defaults.pes,
+    parser.add_argument("--pes", type=int,
                         help=f"processing elements (default {defaults.pes})")
     for option, (field, text) in CONFIG_OPTIONS.items():
         if "default" not in text:
@@ -34,7 +34,7 @@ def add_config_options(parser):
 def config_from_args(args):
     fields = {field: getattr(args, field) for field, _ in CONFIG_OPTIONS.values()
               if getattr(args, field) is not None}
-    return EngineConfig(pes=args.pes, **fields)
+    return EngineConfig(pes=args.pes or EngineConfig().pes, **fields)
 
 
 def cmd_pack(args):
@@ -93,22 +93,34 @@ def register(sub):
     p.add_argument("model", help="compressed model (.npz)")
     p.add_argument("--images", type=int, default=100, help="the first K test images (100)")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    p.add_argument("--board", help="simulate this board's whole design (flash boot, UART) "
+                   "with its engine; --pes may change its PEs, the other engine options do not "
+                   "apply")
     add_config_options(p)
     p.set_defaults(func=cmd_sim)
 
 
 def cmd_sim(args):
-    from ..sim.engine_bench import simulate_mnist
+    if args.board:
+        from ..boards.boards import board
+        from ..sim.board_bench import simulate_board_mnist
 
-    cfg = config_from_args(args)
-    stats = simulate_mnist(args.model, cfg, args.images, progress=not args.json)
+        stats = simulate_board_mnist(board(args.board), args.model, args.images,
+                                     pes=args.pes, progress=not args.json)
+    else:
+        from ..sim.engine_bench import simulate_mnist
+
+        stats = simulate_mnist(args.model, config_from_args(args), args.images,
+                               progress=not args.json)
+    status = 0 if stats["mismatches"] == 0 else 1
     if args.json:
         print(json.dumps(stats, indent=2))
-        return 0
-    print(f"{stats['images']} MNIST test images on the RTL ({cfg.pes} PEs, Verilator): "
+        return status
+    where = f"the {args.board} board top" if args.board else "the RTL"
+    print(f"{stats['images']} MNIST test images on {where} ({stats['pes']} PEs, Verilator): "
           f"{stats['mismatches']} differ from the golden model, {stats['errors']} misclassified "
           f"({stats['errors'] / stats['images']:.2%})")
     print(f"cycles per image: {stats['cycles_mean']:.0f} (ideal {stats['ideal_cycles_mean']:.0f},"
           f" {stats['cycles_over_ideal']:.3f}x; dense {stats['dense_cycles_mean']:.0f}, "
           f"{stats['dense_over_cycles']:.1f}x fewer)")
-    return 0 if stats["mismatches"] == 0 else 1
+    return status

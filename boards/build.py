@@ -1,0 +1,82 @@
+"""`tinyeie build`: a board's bitstream, model image and flash image, with the resources used.
+
+The build folder (``build/<board>`` by default) gets the packed model (``model/``: model.bin,
+manifest.json, mem/*.hex), the board top's Verilog (``top.v``), the bitstream and the tools'
+logs; on flash-boot boards also ``flash.bin``, the bitstream and the model image at
+:data:`~tinyeie.boards.boards.MODEL_FLASH_OFFSET` in one file, ready for the SPI flash.
+"""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from tinyeie.hw.uart import baud_divisor
+from tinyeie.sw.compile import compile_model
+from tinyeie.sw.errors import TinyeieError
+from tinyeie.sw.image import save_packed
+
+from .boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
+from .toolchain import build_bitstream, read_utilisation
+from .top import BoardTop, PlatformTop
+
+__all__ = ["build_board", "flash_image", "DESIGN_NAME"]
+
+DESIGN_NAME = "tinyeie"
+
+
+def flash_image(bitstream, model, offset=MODEL_FLASH_OFFSET):
+    """The bitstream at 0, the model image at ``offset``, erased flash (0xFF) between."""
+    if len(bitstream) > offset:
+        raise TinyeieError(f"the bitstream ({len(bitstream):,} bytes) runs past the model's "
+                           f"flash offset {offset:#x}")
+    return bitstream + b"\xff" * (offset - len(bitstream)) + model
+
+
+def board_config(board, model, pes=None):
+    """The engine for ``board`` and this model: ECP5 PE memories sized to the model."""
+    cfg = board.engine_config(pes)
+    if board.family != "ecp5":
+        return cfg
+    trial = compile_model(model, replace(cfg, pe_depth=1 << 16))
+    return board.engine_config(pes, pe_words=max(len(w) for w in trial.packed.pe_words))
+
+
+def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, progress=True):
+    """Build ``board`` with the compressed model at path ``model``; returns the JSON fields."""
+    build_dir = Path(build_dir or Path("build") / board.name)
+    cfg = board_config(board, model, pes)
+    compiled = compile_model(model, cfg)
+    image_path = save_packed(compiled.packed, build_dir / "model")
+    baked = compiled.packed if board.model_in_bitstream else None
+    top = PlatformTop(board, cfg, baked, baud)
+
+    clock_hz = top.clock_hz()
+    (build_dir / "top.v").write_text(verilog.convert(
+        BoardTop(cfg, divisor=baud_divisor(clock_hz, baud), flash_boot=board.flash_boot,
+                 packed=baked, clock_hz=clock_hz), name="tinyeie_board", emit_src=False))
+    result = build_bitstream(board.make_platform(), top, DESIGN_NAME, build_dir,
+                             nextpnr_opts="--timing-allow-fail", progress=progress)
+    use = read_utilisation(result.report, result.family)
+    fields = {
+        "board": board.name,
+        "pes": cfg.pes,
+        "config": cfg.as_dict(),
+        **{k: v for k, v in use.items() if v is not None},
+        "clock_mhz": clock_hz / 1e6,
+        "timing_met": use["fmax_mhz"] >= clock_hz / 1e6,
+        "bitstream": str(result.bitstream),
+        "model_image": str(image_path),
+        "model_in_bitstream": board.model_in_bitstream,
+        "verilog": str(build_dir / "top.v"),
+        "build_dir": str(build_dir),
+        "build_seconds": round(result.seconds.get("total", 0.0), 1),
+    }
+    if board.flash_boot:
+        flash = build_dir / "flash.bin"
+        flash.write_bytes(flash_image(result.bitstream.read_bytes(), image_path.read_bytes()))
+        fields["flash_image"] = str(flash)
+        fields["model_flash_offset"] = MODEL_FLASH_OFFSET
+    (build_dir / "build.json").write_text(json.dumps(fields, indent=2) + "\n")
+    return fields
