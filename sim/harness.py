@@ -315,6 +315,10 @@ def _plan(design, toplevel, root, extra_args, waves):
     else:
         waves = None
     args = [f"-Wno-{name}" for name in SUPPRESSED_WARNINGS]
+    # The runner makes every signal public (--public-flat-rw), which keeps Verilator from
+    # optimising across them: the board top then simulates at half the speed. The tests only
+    # touch the top's ports, so only the top level is made public. (Waveforms still show all.)
+    args += ["--no-public-flat-rw", "--public-depth", "1"]
     if waves == "fst":
         args += ["--trace-fst"]  # the runner adds --trace (VCD) itself; the last one wins
     args += list(extra_args)

@@ -1,10 +1,14 @@
 """A host's end of an 8N1 UART for cocotb: bytes to the design's ``rx`` pin, bytes from its
-``tx`` pin, bit-timed in clock cycles (``divisor`` cycles a bit, as the design's UART)."""
+``tx`` pin, bit-timed like the design's UART (``divisor`` clock periods a bit).
+
+Bits are timed with timers, not by counting clock edges: one wake-up a bit instead of one a
+clock cycle, so a long wait costs nothing (counting edges, cocotb wakes Python every cycle).
+"""
 
 import collections
 
 import cocotb
-from cocotb.triggers import ClockCycles, Event, FallingEdge, First
+from cocotb.triggers import Event, FallingEdge, First, Timer
 
 __all__ = ["UARTHost"]
 
@@ -16,8 +20,8 @@ class UARTHost:
     ----------
     rx, tx : LogicObject
         The design's receive (driven here) and transmit (watched here) pins.
-    clk : LogicObject
-        The design's clock; bits last ``divisor`` cycles of it.
+    period_ns : int
+        The design's clock period.
     divisor : int
         Clock cycles per bit.
 
@@ -25,8 +29,10 @@ class UARTHost:
     whose stop bit is low are recorded as ``None`` (a framing error on the host's side).
     """
 
-    def __init__(self, rx, tx, clk, divisor):
-        self.rx, self.tx, self.clk, self.divisor = rx, tx, clk, divisor
+    def __init__(self, rx, tx, period_ns, divisor):
+        self.rx, self.tx = rx, tx
+        self.period_ns = period_ns
+        self.bit_ns = period_ns * divisor
         self.rx.value = 1
         self._received = collections.deque()
         self._arrived = Event()
@@ -37,28 +43,27 @@ class UARTHost:
         for byte in bytes(data):
             for level in [0, *((byte >> k) & 1 for k in range(8)), stop]:
                 self.rx.value = level
-                await ClockCycles(self.clk, self.divisor)
+                await Timer(self.bit_ns, "ns")
             if not stop:
                 self.rx.value = 1
-                await ClockCycles(self.clk, self.divisor)
+                await Timer(self.bit_ns, "ns")
 
     async def idle(self, cycles):
         """Hold the line idle (high) for ``cycles`` clock cycles."""
         self.rx.value = 1
-        await ClockCycles(self.clk, cycles)
+        await Timer(cycles * self.period_ns, "ns")
 
     async def _listen(self):
-        half = self.divisor // 2
         while True:
             await FallingEdge(self.tx)
-            await ClockCycles(self.clk, half)
+            await Timer(self.bit_ns // 2, "ns")
             if int(self.tx.value):
                 continue            # a glitch, not a start bit
             byte = 0
             for k in range(8):
-                await ClockCycles(self.clk, self.divisor)
+                await Timer(self.bit_ns, "ns")
                 byte |= int(self.tx.value) << k
-            await ClockCycles(self.clk, self.divisor)
+            await Timer(self.bit_ns, "ns")
             self._received.append(byte if int(self.tx.value) else None)
             self._arrived.set()
 
@@ -68,7 +73,7 @@ class UARTHost:
         while len(out) < count:
             if not self._received:
                 self._arrived.clear()
-                waited = ClockCycles(self.clk, timeout_cycles)
+                waited = Timer(timeout_cycles * self.period_ns, "ns")
                 if await First(self._arrived.wait(), waited) is waited:
                     break
                 continue
