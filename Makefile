@@ -4,7 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test sim bench models clean
+.PHONY: install demo test sim bench bitstream prog models clean
+
+BOARD ?= icebreaker
+MODEL ?= models/lenet300.npz
 
 # Create the venv when missing, install the project (editable) with its pinned tools.
 $(STAMP): pyproject.toml
@@ -35,11 +38,25 @@ models: $(STAMP)
 	$(BIN)/tinyeie train lenet5 -o build/lenet5-float.npz
 	$(BIN)/tinyeie compress build/lenet5-float.npz -o models/lenet5.npz
 
+# The main job, no board needed: the shipped LeNet-300-100 compressed, packed for the engine,
+# as Verilog, run on the RTL against the golden model, then as an iCEBreaker bitstream.
 demo: $(STAMP)
 	$(BIN)/tinyeie stats models/lenet300.npz
-	$(BIN)/tinyeie stats models/lenet5.npz
 	$(BIN)/tinyeie report models/lenet300.npz -o build/report/lenet300
-	$(BIN)/tinyeie decompress models/lenet300.npz -o build/lenet300-dense.npz
+	$(BIN)/tinyeie pack models/lenet300.npz --pes 4 -o build/demo/lenet300-4pe
+	$(BIN)/tinyeie verilog --pes 4 -o build/demo/engine.v
+	OPENBLAS_NUM_THREADS=1 $(BIN)/tinyeie sim models/lenet300.npz --pes 4 --images 200
+	$(BIN)/tinyeie build --board icebreaker models/lenet300.npz -o build/icebreaker
+	@echo "To run it on an iCEBreaker: make prog BOARD=icebreaker, then"
+	@echo "  $(BIN)/tinyeie infer --port /dev/ttyUSB1 --mnist-index 0"
+
+# A board's bitstream (and flash image) for MODEL, in build/BOARD.
+bitstream: $(STAMP)
+	$(BIN)/tinyeie build --board $(BOARD) $(MODEL) -o build/$(BOARD)
+
+# Write build/BOARD to an attached board (iceprog or openFPGALoader).
+prog: $(STAMP)
+	$(BIN)/tinyeie program --board $(BOARD) --build-dir build/$(BOARD)
 
 clean:
 	rm -rf build

@@ -18,10 +18,11 @@ _TOOLS = {"iceprog": ("ICEPROG", "fpga-icestorm"),
 
 def _tool(name):
     variable, package = _TOOLS[name]
-    path = os.environ.get(variable) or shutil.which(name)
+    path = shutil.which(os.environ.get(variable) or name)
     if not path:
-        raise TinyeieError(f"{name} is not installed: `apt install {package}` (Debian), or set "
-                           f"{variable} to its path")
+        raise TinyeieError(f"{os.environ.get(variable) or name} is not installed (or not "
+                           f"executable): `apt install {package}` (Debian), or set {variable} "
+                           f"to its path")
     return path
 
 
