@@ -2,8 +2,8 @@
 
 :func:`ice40_pll` and :func:`ecp5_pll` search the PLLs' divider ranges (those icepll and
 ecppll use) for the output closest to the frequency asked for; :class:`PLLClock` instantiates
-the PLL and holds the ``sync`` domain in reset until it has locked and then for a few more
-microseconds (iCE40 block RAMs read as zero for ~3 us after configuration).
+the PLL and holds the ``sync`` domain in reset until it has locked (on iCE40 a few more
+microseconds: its block RAMs read as zero for ~3 us after configuration).
 """
 
 from dataclasses import dataclass
@@ -102,16 +102,29 @@ class PLLClock(Elaboratable):
         self.pin = pin
 
     def elaborate(self, platform):
+        # iCE40: the sync domain's reset is held RESET_CYCLES after the PLL locks (its block
+        # RAMs read as zero for ~3 us after configuration). ECP5: as Amaranth's own ECP5 clock
+        # domains do, the domain has no reset logic and the global set/reset (SGSR) puts every
+        # flip-flop to its initial value until the PLL has locked, through a two-stage
+        # synchroniser that the global reset leaves alone. (A synchronous reset fanned out to
+        # every flip-flop also makes yosys 0.70's abc9 fail an assertion on this design.)
         m = Module()
-        m.domains.sync = cd_sync = ClockDomain("sync")
+        ice40 = self.settings.family == "ice40"
+        m.domains.sync = cd_sync = ClockDomain("sync", reset_less=not ice40)
         locked = Signal()
         p = self.settings.params
-        if self.settings.family == "ice40":
+        if ice40:
             m.submodules.pll = Instance(
                 "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
                 p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
                 i_PACKAGEPIN=self.pin.io, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=cd_sync.clk, o_LOCK=locked)
+            count = Signal(range(self.RESET_CYCLES + 1), reset_less=True)
+            with m.If(~locked):
+                m.d.sync += count.eq(0)
+            with m.Elif(count != self.RESET_CYCLES):
+                m.d.sync += count.eq(count + 1)
+            m.d.comb += ResetSignal("sync").eq(count != self.RESET_CYCLES)
         else:
             m.submodules.pll = Instance(
                 "EHXPLLL", p_FEEDBK_PATH="CLKOP", p_CLKI_DIV=p["CLKI_DIV"],
@@ -122,15 +135,12 @@ class PLLClock(Elaboratable):
                 i_CLKI=self.pin, i_CLKFB=cd_sync.clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0,
                 i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
                 i_PLLWAKESYNC=0, i_ENCLKOP=0, o_CLKOP=cd_sync.clk, o_LOCK=locked)
+            stage0, stage1 = Signal(), Signal()
+            m.submodules.sync0 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=cd_sync.clk,
+                                          i_D=locked, o_Q=stage0)
+            m.submodules.sync1 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=cd_sync.clk,
+                                          i_D=stage0, o_Q=stage1)
+            m.submodules.gsr = Instance("SGSR", i_CLK=cd_sync.clk, i_GSR=stage1)
         if platform is not None:
             platform.add_clock_constraint(cd_sync.clk, self.settings.output_hz)
-        # Count in the new domain itself: reset is released RESET_CYCLES after lock.
-        m.domains.por = cd_por = ClockDomain("por", reset_less=True)
-        m.d.comb += cd_por.clk.eq(cd_sync.clk)
-        count = Signal(range(self.RESET_CYCLES + 1))
-        with m.If(~locked):
-            m.d.por += count.eq(0)
-        with m.Elif(count != self.RESET_CYCLES):
-            m.d.por += count.eq(count + 1)
-        m.d.comb += ResetSignal("sync").eq(count != self.RESET_CYCLES)
         return m
