@@ -6,7 +6,7 @@ overrides), how the board gets its model (SPI flash at boot on iCE40, block RAM 
 bitstream on ECP5, and the UART on both), its UART and LEDs, and how to program it.
 """
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from amaranth.build import Attrs, Pins, Resource, Subsignal
 

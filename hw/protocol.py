@@ -258,7 +258,7 @@ class HostProtocol(wiring.Component):
                 with m.If(abort):
                     m.next = "PAD"
 
-        with m.FSM(name="rx") as rx_fsm:
+        with m.FSM(name="rx"):
             with m.State("IDLE"):
                 m.d.comb += rx.ready.eq(1)
                 with m.If(take):

@@ -4,6 +4,8 @@ They keep the stream rules from the testbench's side: a source holds payload and
 the transfer; a sink may drop ready at random (back-pressure) and a source may idle at random.
 """
 
+from amaranth.hdl import Value
+
 __all__ = ["stream_put", "stream_get", "put_all", "get_count", "check_stream_rules"]
 
 
@@ -44,7 +46,7 @@ def check_stream_rules(stream, *, unless=None):
     such as a ``start`` that drops what was under way).
     """
     async def testbench(ctx):
-        watched = [stream.valid, stream.ready, stream.payload.as_value()]
+        watched = [stream.valid, stream.ready, Value.cast(stream.payload)]
         held = None
         async for _, _, valid, ready, payload, *excused in ctx.tick().sample(
                 *watched, *([] if unless is None else [unless])):

@@ -50,7 +50,6 @@ class RTLFlash(wiring.Component):
         bits = Signal(range(33))        # bits received in this transaction
         shift_in = Signal(32)           # command and address
         address = Signal(24)
-        out = Signal(8)
         bit = Signal(3)
         reading = Signal()
         shifting = Signal()             # past the falling edge that put out the first bit

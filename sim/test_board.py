@@ -15,8 +15,7 @@ from tinyeie.sw.golden import classify, int_forward, input_activations
 from tinyeie.sw.image import write_image
 from tinyeie.sw.mnist import load_mnist
 from tinyeie.sw.pack import pack
-from tinyeie.sw.protocol import (SOF, ErrorCode, LoaderError, Request, crc16, encode_frame,
-                                 infer_payload)
+from tinyeie.sw.protocol import SOF, ErrorCode, LoaderError, Request, crc16, encode_frame
 from tinyeie.sw.random_model import random_inputs, random_layers
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "lenet300.npz"

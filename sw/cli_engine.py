@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 from .config import EngineConfig
-from .errors import TinyeieError
 
 __all__ = ["register", "add_config_options", "config_from_args"]
 

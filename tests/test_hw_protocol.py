@@ -12,7 +12,6 @@ VCD per scenario.
 
 import os
 import random
-from types import SimpleNamespace
 
 import pytest
 from amaranth.sim import Simulator
@@ -276,7 +275,7 @@ class Bench:
         sim.add_clock(1e-6)
         sim.add_testbench(self._host)
         for process in (self._loader, self._engine, self._collector, self._watchdog,
-                        *(check_stream_rules(_viewlike(stream)) for stream in (
+                        *(check_stream_rules(stream) for stream in (
                             self.dut.o_tx, self.dut.o_image, self.dut.o_activations))):
             sim.add_testbench(process, background=True)
         if os.environ.get("WAVES"):
@@ -289,13 +288,6 @@ class Bench:
         assert not self.busy, "the engine still has results nobody took"
         assert self.final["model_valid"] == self.model.model_valid
         return bytes(self.got)
-
-
-def _viewlike(stream):
-    """``stream`` with a payload that has ``as_value()``, as check_stream_rules expects (it was
-    written for struct payloads; these are plain signals)."""
-    payload = SimpleNamespace(as_value=lambda: stream.payload)
-    return SimpleNamespace(valid=stream.valid, ready=stream.ready, payload=payload)
 
 
 def decode(data):

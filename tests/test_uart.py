@@ -14,7 +14,7 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.sim import Simulator
 
-from tinyeie.hw.simstreams import stream_put
+from tinyeie.hw.simstreams import check_stream_rules, stream_put
 from tinyeie.hw.uart import (RxError, UARTReceiver, UARTTransmitter, baud_divisor,
                              frame_bits)
 
@@ -56,19 +56,6 @@ def collector(stream, items, ready=lambda: True):
             if valid and rdy:
                 items.append((payload.data, payload.error))
             ctx.set(stream.ready, ready())
-    return testbench
-
-
-def check_stream_rules(stream):
-    """A background testbench failing if a stream offered but not taken changes its mind."""
-    async def testbench(ctx):
-        held = None
-        async for _, _, valid, ready, payload in ctx.tick().sample(
-                stream.valid, stream.ready, stream.payload.as_value()):
-            if held is not None:
-                assert valid, "valid fell before the transfer"
-                assert payload == held, f"payload changed while valid: {held:#x} -> {payload:#x}"
-            held = payload if valid and not ready else None
     return testbench
 
 
