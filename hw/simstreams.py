@@ -4,9 +4,12 @@ They keep the stream rules from the testbench's side: a source holds payload and
 the transfer; a sink may drop ready at random (back-pressure) and a source may idle at random.
 """
 
-from amaranth.hdl import Value
+import os
 
-__all__ = ["stream_put", "stream_get", "put_all", "get_count", "check_stream_rules"]
+from amaranth.hdl import Value
+from amaranth.sim import Simulator
+
+__all__ = ["stream_put", "stream_get", "put_all", "get_count", "check_stream_rules", "simulate"]
 
 
 async def stream_put(ctx, stream, payload, *, idle=0.0, rng=None):
@@ -58,3 +61,30 @@ def check_stream_rules(stream, *, unless=None):
                 assert payload == held, f"payload changed while valid: {held:#x} -> {payload:#x}"
             held = payload if valid and not ready else None
     return testbench
+
+
+def simulate(dut, testbenches, background=(), *, timeout, name="sim"):
+    """Run ``dut`` until every testbench returns; fail if that takes over ``timeout`` cycles.
+
+    ``background`` testbenches run alongside and are not waited for. With ``WAVES=1`` in the
+    environment the run is recorded in ``{name}.vcd``.
+    """
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for testbench in testbenches:
+        sim.add_testbench(testbench)
+    for testbench in background:
+        sim.add_testbench(testbench, background=True)
+
+    async def watchdog(ctx):
+        # One tick a wait: a `repeat()` left pending when the simulation ends breaks on GC.
+        for _ in range(timeout):
+            await ctx.tick()
+        raise AssertionError(f"simulation did not finish in {timeout} cycles")
+    sim.add_testbench(watchdog, background=True)
+
+    if os.environ.get("WAVES"):
+        with sim.write_vcd(f"{name}.vcd"):
+            sim.run()
+    else:
+        sim.run()

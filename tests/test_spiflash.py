@@ -7,12 +7,11 @@ and watches ``o_stream`` for the stream rules. The model's own checks are tested
 driving its pins by hand. WAVES=1 writes a VCD per simulation into the current directory.
 """
 
-import os
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
+from tinyeie.hw.simstreams import simulate as run_simulation
 from tinyeie.hw.spiflash import SPIFlashReader, flash_testbench, wake_cycles_for
 from tinyeie.sim.flash_model import (DEVICE_ID, READ_DATA, RELEASE_POWER_DOWN, FlashChip,
                                      FlashProtocolError)
@@ -72,26 +71,10 @@ def stream_rules(reader):
 def simulate(reader, chip, testbench, *, flash=flash_testbench, timeout=50_000,
              name="spiflash"):
     """Run ``testbench`` with the chip on the reader's pins; return the recorded pins."""
-    sim = Simulator(reader)
-    sim.add_clock(1e-6)
     pins = Pins(reader)
-    sim.add_testbench(flash(chip, reader.cs_n, reader.sck, reader.copi, reader.cipo),
-                      background=True)
-    sim.add_testbench(pins.testbench, background=True)
-    sim.add_testbench(stream_rules(reader), background=True)
-    sim.add_testbench(testbench)
-
-    async def watchdog(ctx):
-        for _ in range(timeout):
-            await ctx.tick()
-        raise AssertionError(f"simulation did not finish in {timeout} cycles")
-    sim.add_testbench(watchdog, background=True)
-
-    if os.environ.get("WAVES"):
-        with sim.write_vcd(f"{name}.vcd"):
-            sim.run()
-    else:
-        sim.run()
+    run_simulation(reader, [testbench],
+                   [flash(chip, reader.cs_n, reader.sck, reader.copi, reader.cipo),
+                    pins.testbench, stream_rules(reader)], timeout=timeout, name=name)
     return pins
 
 

@@ -7,14 +7,12 @@ transmitter with another clock would produce; every output stream is watched by
 """
 
 import math
-import os
 import random
 
 import pytest
 from amaranth.hdl import Module
-from amaranth.sim import Simulator
 
-from tinyeie.hw.simstreams import check_stream_rules, stream_put
+from tinyeie.hw.simstreams import check_stream_rules, simulate, stream_put
 from tinyeie.hw.uart import (RxError, UARTReceiver, UARTTransmitter, baud_divisor,
                              frame_bits)
 
@@ -22,29 +20,6 @@ NONE, FRAMING, OVERRUN = RxError.NONE, RxError.FRAMING, RxError.OVERRUN
 
 
 # -- simulation helpers -------------------------------------------------------------------------
-
-def simulate(dut, testbenches, background=(), *, timeout, name="uart"):
-    """Run until every testbench returns; fail if that takes more than ``timeout`` cycles."""
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    for testbench in testbenches:
-        sim.add_testbench(testbench)
-    for testbench in background:
-        sim.add_testbench(testbench, background=True)
-
-    async def watchdog(ctx):
-        # one-shot waits: a `repeat()` left pending when the simulation ends breaks on GC
-        for _ in range(timeout):
-            await ctx.tick()
-        raise AssertionError(f"simulation did not finish in {timeout} cycles")
-    sim.add_testbench(watchdog, background=True)
-
-    if os.environ.get("WAVES"):
-        with sim.write_vcd(f"{name}.vcd"):
-            sim.run()
-    else:
-        sim.run()
-
 
 def collector(stream, items, ready=lambda: True):
     """A background testbench appending ``(data, error)`` of every transfer to ``items``;
