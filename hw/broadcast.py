@@ -16,9 +16,9 @@ class Broadcaster(wiring.Component):
     """Looks each non-zero ``(j, a_j)`` up in the column table and hands ``(a_j, ptr_j)`` to
     every PE in the column's mask.
 
-    Each PE takes the column when its queue has room; the next column is looked up in the cycle
-    the last PE in the mask has taken this one, so one column a cycle passes while no queue is
-    full. A column whose mask is empty is dropped in one cycle.
+    Each PE takes the column when its queue has room; a column moves on in the cycle the last PE
+    in its mask has taken it, so one column a cycle passes while no queue is full. A column
+    whose mask is empty is dropped in one cycle.
 
     Members
     -------
@@ -61,33 +61,45 @@ class Broadcaster(wiring.Component):
         m.d.comb += [wr.addr.eq(self.w_addr), wr.data.eq(self.w_data.replicate(self._slices)),
                      wr.en.eq(self.w_en << self.w_slice)]
 
-        held = Signal()                 # the table's output holds a looked-up column
+        # Two stages: the table's output register holds a looked-up row (`found`), and a
+        # register stage (`held`) offers it to the PEs. The table's slow output then only loads
+        # registers; what the PEs take decides, from registers, whether rows move on.
+        found = Signal()                # the table's output holds a looked-up row
+        found_a = Signal.like(self.i_stream.payload.a)
+        held = Signal()                 # the column offered to the PEs
         held_a = Signal.like(self.i_stream.payload.a)
+        held_ptr = Signal(self._ptr_width)
+        held_mask = Signal(n)
         taken = Signal(n)               # PEs that have taken the held column
-        ptr = rd.data[:SLICE_BITS]
-        mask = rd.data[SLICE_BITS:SLICE_BITS + n]
 
         takes = Signal(n)
         for p, o in enumerate(self.o_columns):
-            m.d.comb += [o.valid.eq(held & mask[p] & ~taken[p]),
-                         o.payload.a.eq(held_a), o.payload.ptr.eq(ptr),
+            m.d.comb += [o.valid.eq(held & held_mask[p] & ~taken[p]),
+                         o.payload.a.eq(held_a), o.payload.ptr.eq(held_ptr),
                          takes[p].eq(o.valid & o.ready)]
-        done = held & ((~mask[:n] | taken | takes) == (1 << n) - 1)
+        done = held & ((~held_mask | taken | takes) == (1 << n) - 1)
         with m.If(done):
             m.d.sync += taken.eq(0)
         with m.Else():
             m.d.sync += taken.eq(taken | takes)
 
-        m.d.comb += self.i_stream.ready.eq(~held | done)
+        move = found & (~held | done)
+        with m.If(move):
+            m.d.sync += [held.eq(1), held_a.eq(found_a), held_ptr.eq(rd.data[:SLICE_BITS]),
+                         held_mask.eq(rd.data[SLICE_BITS:SLICE_BITS + n])]
+        with m.Elif(done):
+            m.d.sync += held.eq(0)
+
+        m.d.comb += self.i_stream.ready.eq(~found | move)
         # The table's read port is enabled only to look a column up, so its output holds the
-        # looked-up row while the PEs take it.
+        # looked-up row until it moves on.
         # (A read port's enable resets to 1, so it is driven in full, not just set in an If.)
         look_up = self.i_stream.valid & self.i_stream.ready
         m.d.comb += [rd.addr.eq(self.col_base + self.i_stream.payload.j), rd.en.eq(look_up)]
         with m.If(look_up):
-            m.d.sync += [held.eq(1), held_a.eq(self.i_stream.payload.a)]
-        with m.Elif(done):
-            m.d.sync += held.eq(0)
+            m.d.sync += [found.eq(1), found_a.eq(self.i_stream.payload.a)]
+        with m.Elif(move):
+            m.d.sync += found.eq(0)
 
-        m.d.comb += self.busy.eq(held)
+        m.d.comb += self.busy.eq(found | held)
         return m
