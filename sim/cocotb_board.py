@@ -22,7 +22,7 @@ class Host:
     """The protocol over the UART pins: send requests, read whole answer frames."""
 
     def __init__(self, dut, args):
-        self.uart = UARTHost(dut.rx, dut.tx, dut.clk, args["divisor"])
+        self.uart = UARTHost(dut.rx, dut.tx, args["period_ns"], args["divisor"])
         self.timeout = args["answer_cycles"]
         self.decoder = FrameDecoder()
 
