@@ -8,7 +8,7 @@ microseconds: its block RAMs read as zero for ~3 us after configuration).
 
 from dataclasses import dataclass
 
-from amaranth.hdl import ClockDomain, Elaboratable, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
 
 from tinyeie.sw.errors import TinyeieError
 
@@ -89,7 +89,11 @@ def _settings(family, input_hz, wanted_hz, best):
 
 
 class PLLClock(Elaboratable):
-    """The ``sync`` domain from a PLL on the board's oscillator, in reset until locked.
+    """Drives the ``sync`` domain from a PLL on the board's oscillator, in reset until locked.
+
+    The parent defines the domain (Amaranth 0.6 wants domains defined in or above the modules
+    that use them), ``ClockDomain("sync", reset_less=PLLClock.reset_less(settings))``, and
+    gives its clock the constraint ``settings.output_hz``.
 
     ``pin`` is the oscillator's pad (``platform.request(name, dir="-")``) for iCE40 (the PLL
     takes it straight from the pad) or its buffered input signal for ECP5.
@@ -101,6 +105,11 @@ class PLLClock(Elaboratable):
         self.settings = settings
         self.pin = pin
 
+    @staticmethod
+    def reset_less(settings):
+        """Whether the ``sync`` domain this drives has no reset signal (ECP5: see elaborate)."""
+        return settings.family != "ice40"
+
     def elaborate(self, platform):
         # iCE40: the sync domain's reset is held RESET_CYCLES after the PLL locks (its block
         # RAMs read as zero for ~3 us after configuration). ECP5: as Amaranth's own ECP5 clock
@@ -110,7 +119,7 @@ class PLLClock(Elaboratable):
         # every flip-flop also makes yosys 0.70's abc9 fail an assertion on this design.)
         m = Module()
         ice40 = self.settings.family == "ice40"
-        m.domains.sync = cd_sync = ClockDomain("sync", reset_less=not ice40)
+        clk = ClockSignal("sync")
         locked = Signal()
         p = self.settings.params
         if ice40:
@@ -118,7 +127,7 @@ class PLLClock(Elaboratable):
                 "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=p["DIVR"], p_DIVF=p["DIVF"],
                 p_DIVQ=p["DIVQ"], p_FILTER_RANGE=p["FILTER_RANGE"],
                 i_PACKAGEPIN=self.pin.io, i_RESETB=1, i_BYPASS=0,
-                o_PLLOUTGLOBAL=cd_sync.clk, o_LOCK=locked)
+                o_PLLOUTGLOBAL=clk, o_LOCK=locked)
             count = Signal(range(self.RESET_CYCLES + 1), reset_less=True)
             with m.If(~locked):
                 m.d.sync += count.eq(0)
@@ -132,15 +141,13 @@ class PLLClock(Elaboratable):
                 p_CLKOP_CPHASE=p["CLKOP_CPHASE"], p_CLKOP_FPHASE=0, p_CLKOP_ENABLE="ENABLED",
                 p_OUTDIVIDER_MUXA="DIVA", p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED",
                 p_STDBY_ENABLE="DISABLED", p_DPHASE_SOURCE="DISABLED",
-                i_CLKI=self.pin, i_CLKFB=cd_sync.clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0,
+                i_CLKI=self.pin, i_CLKFB=clk, i_RST=0, i_STDBY=0, i_PHASESEL0=0,
                 i_PHASESEL1=0, i_PHASEDIR=1, i_PHASESTEP=1, i_PHASELOADREG=1,
-                i_PLLWAKESYNC=0, i_ENCLKOP=0, o_CLKOP=cd_sync.clk, o_LOCK=locked)
+                i_PLLWAKESYNC=0, i_ENCLKOP=0, o_CLKOP=clk, o_LOCK=locked)
             stage0, stage1 = Signal(), Signal()
-            m.submodules.sync0 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=cd_sync.clk,
+            m.submodules.sync0 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=clk,
                                           i_D=locked, o_Q=stage0)
-            m.submodules.sync1 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=cd_sync.clk,
+            m.submodules.sync1 = Instance("FD1S3AX", p_GSR="DISABLED", i_CK=clk,
                                           i_D=stage0, o_Q=stage1)
-            m.submodules.gsr = Instance("SGSR", i_CLK=cd_sync.clk, i_GSR=stage1)
-        if platform is not None:
-            platform.add_clock_constraint(cd_sync.clk, self.settings.output_hz)
+            m.submodules.gsr = Instance("SGSR", i_CLK=clk, i_GSR=stage1)
         return m

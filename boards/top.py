@@ -5,8 +5,8 @@ domain, so the same design runs on Verilator (``tinyeie sim --board``) and, wrap
 :class:`PlatformTop` with a clock and the board's pins, on the board.
 """
 
-from amaranth.hdl import Elaboratable, Module, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from tinyeie.hw.engine import Engine
@@ -169,10 +169,11 @@ class PlatformTop(Elaboratable):
             _, resource, source = board.clock
             solve = ice40_pll if board.family == "ice40" else ecp5_pll
             settings = solve(source, board.clock_hz)
-            if board.family == "ice40":
-                pin = platform.request(resource, dir="-")
-            else:
-                pin = platform.request(resource, dir="i").i
+            pin = platform.request(resource, dir="-")
+            if board.family == "ecp5":      # the ECP5 PLL takes the buffered input
+                pin = _buffer(m, "clk_in", "i", pin).i
+            m.domains.sync = sync = ClockDomain("sync", reset_less=PLLClock.reset_less(settings))
+            platform.add_clock_constraint(sync.clk, settings.output_hz)
             m.submodules.clock = PLLClock(settings, pin)
         else:   # the iCE40 internal oscillator: the platform makes the sync domain from it
             platform.hfosc_div = {48e6: 0, 24e6: 1, 12e6: 2, 6e6: 3}[board.clock_hz]
@@ -180,24 +181,37 @@ class PlatformTop(Elaboratable):
         m.submodules.top = top = BoardTop(
             self.config, divisor=baud_divisor(self.clock_hz(), self.baud),
             flash_boot=board.flash_boot, packed=self.packed, clock_hz=self.clock_hz())
-        uart = platform.request("uart", 0)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.d.comb += [top.rx.eq(_buffer(m, "uart_rx", "i", uart.rx).i),
+                     _buffer(m, "uart_tx", "o", uart.tx).o.eq(top.tx)]
         if board.flash_boot:
-            flash = platform.request("spi_flash_1x", 0)
-            m.d.comb += [flash.cs.o.eq(~top.flash_cs_n), flash.clk.o.eq(top.flash_sck),
-                         flash.copi.o.eq(top.flash_copi), top.flash_cipo.eq(flash.cipo.i)]
+            flash = platform.request("spi_flash_1x", 0, dir="-")
+            m.d.comb += [
+                _buffer(m, "flash_cs", "o", flash.cs).o.eq(~top.flash_cs_n),   # cs: active high
+                _buffer(m, "flash_clk", "o", flash.clk).o.eq(top.flash_sck),
+                _buffer(m, "flash_copi", "o", flash.copi).o.eq(top.flash_copi),
+                top.flash_cipo.eq(_buffer(m, "flash_cipo", "i", flash.cipo).i)]
         self._leds(m, platform, top)
         return m
 
     def _leds(self, m, platform, top):
         board = self.board
         if board.leds and board.leds[0][0] == "rgb_led" and len(board.leds) == 1:
-            rgb = platform.request("rgb_led", 0)
-            m.d.comb += [rgb.r.o.eq(top.leds[0]), rgb.g.o.eq(top.leds[1]),
-                         rgb.b.o.eq(top.leds[2])]
+            rgb = platform.request("rgb_led", 0, dir="-")
+            for bit, colour in enumerate("rgb"):
+                m.d.comb += _buffer(m, f"led_{colour}", "o", getattr(rgb, colour)).o.eq(
+                    top.leds[bit])
         else:
             for bit, (name, number) in enumerate(board.leds[:CLASS_BITS]):
-                led = platform.request(name, number)
-                m.d.comb += (led.g if name == "rgb_led" else led).o.eq(top.leds[bit])
+                led = platform.request(name, number, dir="-")
+                port = led.g if name == "rgb_led" else led
+                m.d.comb += _buffer(m, f"led_class{bit}", "o", port).o.eq(top.leds[bit])
         if board.status_led is not None:
-            m.d.comb += platform.request(*board.status_led).o.eq(top.model_led)
+            led = platform.request(*board.status_led, dir="-")
+            m.d.comb += _buffer(m, "led_model", "o", led).o.eq(top.model_led)
+
+
+def _buffer(m, name, direction, port):
+    """An I/O buffer on a pin requested with ``dir="-"`` (the platform picks the primitive)."""
+    m.submodules[name] = buffer = io.Buffer(direction, port)
+    return buffer

@@ -7,12 +7,12 @@ iCEBreaker and the UPduino v3): Release from Deep Power-Down (``0xAB``), in case
 configuration left the flash asleep, and Read Data (``0x03``), in SPI mode 0.
 
 Its pins are plain signals, so tests drive them directly and a board top wires them to the
-platform's ``spi_flash_1x`` resource, whose ``cs`` is active high (amaranth-boards declares the
-pin with ``PinsN``; the platform inverts it)::
+platform's ``spi_flash_1x`` resource through ``io.Buffer``; its ``cs`` is active high
+(amaranth-boards declares the pin with ``PinsN``; the buffer inverts it)::
 
-    flash = platform.request("spi_flash_1x", 0)
-    m.d.comb += [flash.cs.o.eq(~reader.cs_n), flash.clk.o.eq(reader.sck),
-                 flash.copi.o.eq(reader.copi), reader.cipo.eq(flash.cipo.i)]
+    flash = platform.request("spi_flash_1x", 0, dir="-")
+    m.submodules.cs = cs = io.Buffer("o", flash.cs)
+    m.d.comb += cs.o.eq(~reader.cs_n)        # and likewise clk, copi (out), cipo (in)
 
 The resource also brings ``wp`` and ``hold``, inverted the same way: left at 0 they keep both
 pins high, as a read wants. On the UPduino v3 ``hold`` is pin 20, which is also its ``clk12``
