@@ -5,7 +5,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .layouts import SLICE_BITS, column_slices
+from .layouts import SLICE_BITS, column_slices, mask_slices
 from .pe import Column
 from .scanner import NonZero
 
@@ -14,7 +14,7 @@ __all__ = ["Broadcaster"]
 
 class Broadcaster(wiring.Component):
     """Looks each non-zero ``(j, a_j)`` up in the column table and hands ``(a_j, ptr_j)`` to
-    every PE in the column's mask.
+    every PE in the column's mask, with the PE's bit of the single-entry mask.
 
     Each PE takes the column when its queue has room; a column moves on in the cycle the last PE
     in its mask has taken it, so one column a cycle passes while no queue is full. A column
@@ -70,12 +70,14 @@ class Broadcaster(wiring.Component):
         held_a = Signal.like(self.i_stream.payload.a)
         held_ptr = Signal(self._ptr_width)
         held_mask = Signal(n)
+        held_single = Signal(n)
         taken = Signal(n)               # PEs that have taken the held column
 
         takes = Signal(n)
         for p, o in enumerate(self.o_columns):
             m.d.comb += [o.valid.eq(held & held_mask[p] & ~taken[p]),
                          o.payload.a.eq(held_a), o.payload.ptr.eq(held_ptr),
+                         o.payload.single.eq(held_single[p]),
                          takes[p].eq(o.valid & o.ready)]
         done = held & ((~held_mask | taken | takes) == (1 << n) - 1)
         with m.If(done):
@@ -84,9 +86,11 @@ class Broadcaster(wiring.Component):
             m.d.sync += taken.eq(taken | takes)
 
         move = found & (~held | done)
+        single_at = SLICE_BITS * (1 + mask_slices(n))
         with m.If(move):
             m.d.sync += [held.eq(1), held_a.eq(found_a), held_ptr.eq(rd.data[:SLICE_BITS]),
-                         held_mask.eq(rd.data[SLICE_BITS:SLICE_BITS + n])]
+                         held_mask.eq(rd.data[SLICE_BITS:SLICE_BITS + n]),
+                         held_single.eq(rd.data[single_at:single_at + n])]
         with m.Elif(done):
             m.d.sync += held.eq(0)
 

@@ -9,7 +9,7 @@ from amaranth.lib import data
 
 __all__ = ["Entry", "Descriptor", "WriteAddr", "WriteCommand", "Target",
            "DESCRIPTOR_WORDS", "LAYER_WORDS", "CODEBOOK_OFFSET", "SLICE_BITS",
-           "column_slices", "pack_bits", "unpack_bits"]
+           "column_slices", "mask_slices", "pack_bits", "unpack_bits"]
 
 SLICE_BITS = 16        # every memory is written 16 bits at a time
 LAYER_WORDS = 32       # layer table words per layer
@@ -20,12 +20,14 @@ class Entry(data.Struct):
     """One stored weight of a PE's column run (bits 0..8 of a PE memory word).
 
     ``v`` indexes the layer's codebook (0: zero weight, used by fillers), ``z`` counts the PE's
-    zero rows skipped before it, ``last`` ends the run.
+    zero rows skipped before it, ``next_last``: the entry after this one ends the run. (A run
+    of one entry is marked in the column table instead.) The PE so knows whether the entry it
+    reads ends the run before the word arrives, and chooses the next address from registers.
     """
 
     v: 4
     z: 4
-    last: 1
+    next_last: 1
 
 
 class Descriptor(data.Struct):
@@ -64,9 +66,15 @@ class WriteCommand(data.Struct):
     data: unsigned(SLICE_BITS)
 
 
+def mask_slices(pes):
+    """16-bit slices of one per-PE bit mask of a column-table row."""
+    return -(-pes // SLICE_BITS)
+
+
 def column_slices(pes):
-    """16-bit slices of a column-table row: the pointer, then the PE mask."""
-    return 1 + -(-pes // SLICE_BITS)
+    """16-bit slices of a column-table row: the pointer, the mask of PEs with entries in the
+    column, the mask of PEs with exactly one."""
+    return 1 + 2 * mask_slices(pes)
 
 
 def pack_bits(layout, **fields):

@@ -14,8 +14,9 @@ OPERAND_WIDTH = 16      # multiplier operands: an activation or a 16-bit bias; a
 
 
 def Column(act_width, ptr_width):
-    """The broadcast a PE receives: a non-zero activation and where its column's run starts."""
-    return data.StructLayout({"a": signed(act_width), "ptr": unsigned(ptr_width)})
+    """The broadcast a PE receives: a non-zero activation, where its column's run starts and
+    whether the run is a single entry."""
+    return data.StructLayout({"a": signed(act_width), "ptr": unsigned(ptr_width), "single": 1})
 
 
 class PE(wiring.Component):
@@ -32,7 +33,7 @@ class PE(wiring.Component):
     Members
     -------
     i_column : In(stream)
-        ``(a, ptr)`` broadcasts; queued, ``queue_depth`` deep.
+        ``(a, ptr, single)`` broadcasts; queued, ``queue_depth`` deep.
     layer : In
         The running layer: which of the PE's codebooks the entries index.
     busy : Out(1)
@@ -90,7 +91,9 @@ class PE(wiring.Component):
         # One item a cycle through five stages, never stalled once read:
         #   F: choose the PE-memory address: the next word of the run, or (when the word just
         #      read ends the run, or none was read) the pointer of the next queued column; or,
-        #      in a drain, the row's bias;
+        #      in a drain, the row's bias. Whether the word just read ends the run is known from
+        #      registers (the column's single flag, or the word before it), not from the word:
+        #      the memory's output would otherwise decide its own next address in one cycle;
         #   D: the word read in F arrives: decode the row from the relative index;
         #   X: read the row's accumulator; multiply a_j by the code (read from the PE's copy of
         #      the codebooks in D), or the bias by 2**bias_shift, so that a drain row passes
@@ -135,20 +138,24 @@ class PE(wiring.Component):
         # F: the next address. D: the word read in F.
         d_entry = Signal()          # the memory output holds an entry read last cycle
         d_first = Signal()          # ... the first of its column
+        d_single = Signal()         # ... whose run is that one entry
+        d_next_last = Signal()      # the entry read before it said it ends the run
         d_bias = Signal()           # ... or a drained row's bias
         d_addr = Signal(self._ptr_width)
         d_a = Signal(signed(cfg.act_width))
         d_row = Signal(self._row_width)
         entry = Entry(mem_rd.data[:Entry.as_shape().size])
-        run_ends = ~d_entry | entry.last
+        run_ends = ~d_entry | Mux(d_first, d_single, d_next_last)
         fetch_addr = Signal(self._ptr_width)
-        m.d.sync += [d_bias.eq(self.drain), d_row.eq(self.drain_row)]
+        m.d.sync += [d_bias.eq(self.drain), d_row.eq(self.drain_row),
+                     d_next_last.eq(entry.next_last)]
         with m.If(~run_ends):
             m.d.comb += fetch_addr.eq(d_addr + 1)
             m.d.sync += [d_entry.eq(1), d_first.eq(0)]
         with m.Elif(queue.r_rdy):
             m.d.comb += [fetch_addr.eq(head.ptr), queue.r_en.eq(1)]
-            m.d.sync += [d_entry.eq(1), d_first.eq(1), d_a.eq(head.a)]
+            m.d.sync += [d_entry.eq(1), d_first.eq(1), d_single.eq(head.single),
+                         d_a.eq(head.a)]
         with m.Else():
             m.d.sync += d_entry.eq(0)
         m.d.sync += d_addr.eq(fetch_addr)

@@ -29,7 +29,7 @@ __all__ = ["MAGIC", "VERSION", "HEADER_WORDS", "write_image", "read_image", "ima
            "write_hex", "manifest", "save_packed", "load_image"]
 
 MAGIC = b"TEIE"
-VERSION = 1
+VERSION = 2             # 2: runs end by next_last and the column table's single mask
 HEADER_WORDS = 16
 SECTION_WORDS = 3
 MAX_SECTION = 0xFFFF

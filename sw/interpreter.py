@@ -47,10 +47,10 @@ class Interpreter:
         self.codebooks = [layer_codebook(packed, i) for i in range(len(self.layers))]
         self._runs = {}
 
-    def _run(self, pe, ptr):
+    def _run(self, pe, ptr, single):
         key = (pe, ptr)
         if key not in self._runs:
-            self._runs[key] = read_run(self.packed.pe_words[pe], ptr, self.cfg.pe_depth)
+            self._runs[key] = read_run(self.packed.pe_words[pe], ptr, self.cfg.pe_depth, single)
         return self._runs[key]
 
     def run(self, a):
@@ -68,10 +68,10 @@ class Interpreter:
             work = np.zeros(n, dtype=np.int64)
             nonzero = np.flatnonzero(a)
             for j in nonzero:
-                ptr, mask = column_row(self.packed, d["col_base"] + j)
+                ptr, mask, single = column_row(self.packed, d["col_base"] + j)
                 for p in range(n):
                     if mask >> p & 1:
-                        local, codes = self._run(p, ptr)
+                        local, codes = self._run(p, ptr, single >> p & 1)
                         acc[p, local] += a[j] * self.codebooks[i][codes]
                         work[p] += len(local)
             cycles.append(max(len(nonzero), int(work.max(initial=0))))

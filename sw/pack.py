@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..hw.layouts import (CODEBOOK_OFFSET, DESCRIPTOR_WORDS, LAYER_WORDS, SLICE_BITS,
-                          Descriptor, Entry, column_slices, pack_bits, unpack_bits)
+                          Descriptor, Entry, column_slices, mask_slices, pack_bits, unpack_bits)
 from .config import EngineConfig
 from .errors import TinyeieError
 from .golden import IntLayer
@@ -65,36 +65,40 @@ def layer_codebook(packed, layer):
 
 
 def column_row(packed, row):
-    """``(ptr, mask)`` of a column-table row."""
-    words = packed.columns[row]
-    return int(words[0]), _from_words(words[1:])
+    """``(ptr, mask, single)`` of a column-table row: the run pointer, the PEs with entries in
+    the column and the PEs with exactly one."""
+    words, k = packed.columns[row], mask_slices(packed.config.pes)
+    return int(words[0]), _from_words(words[1:1 + k]), _from_words(words[1 + k:1 + 2 * k])
 
 
 def _encode_run(column):
-    """One PE's run for one column: the Entry words, ``last`` set on the final one."""
+    """One PE's run for one column: the Entry words, ``next_last`` set on the one before the
+    final one."""
     positions = np.flatnonzero(column)
     v, z = relative_encode(positions, column[positions], REL_BITS)
-    words = [pack_bits(Entry, v=int(vi), z=int(zi), last=0) for vi, zi in zip(v, z)]
-    if words:
-        words[-1] |= pack_bits(Entry, v=0, z=0, last=1)
+    words = [pack_bits(Entry, v=int(vi), z=int(zi), next_last=0) for vi, zi in zip(v, z)]
+    if len(words) >= 2:
+        words[-2] |= pack_bits(Entry, v=0, z=0, next_last=1)
     return words
 
 
-def read_run(words, ptr, limit):
+def read_run(words, ptr, limit, single):
     """Walk a run from ``ptr`` as the PE does: ``(local rows, codebook indices)`` of its entries
-    (fillers included). Raises if the run is not ended by a ``last`` entry before ``limit``."""
+    (fillers included). ``single``: the column table says the run is one entry. Raises if the
+    run does not end before ``limit``."""
     rows, codes, row = [], [], -1
-    addr = ptr
+    addr, ends = ptr, bool(single)
     while True:
         if addr >= min(limit, len(words)):
-            raise TinyeieError(f"the column run starting at word {ptr} has no last entry before "
-                               f"the end of the PE memory")
+            raise TinyeieError(f"the column run starting at word {ptr} does not end before the "
+                               f"end of the PE memory")
         e = unpack_bits(Entry, int(words[addr]))
         row += e["z"] + 1
         rows.append(row)
         codes.append(e["v"])
-        if e["last"]:
+        if ends:
             return np.array(rows), np.array(codes)
+        ends = bool(e["next_last"])
         addr += 1
 
 
@@ -106,7 +110,7 @@ def _check_fits(what, used, capacity, hint):
 
 def pack(layers, cfg=EngineConfig()):
     """Lay ``layers`` (a chain of :class:`IntLayer`) out in the engine's memories."""
-    n, slices = cfg.pes, column_slices(cfg.pes)
+    n, k, slices = cfg.pes, mask_slices(cfg.pes), column_slices(cfg.pes)
     _check_fits("layers", len(layers), cfg.max_layers, "max_layers")
     for i, layer in enumerate(layers):
         rows, cols = layer.shape
@@ -135,7 +139,9 @@ def pack(layers, cfg=EngineConfig()):
             runs = [_encode_run(layer.index[p::n, j]) for p in range(n)]
             length = max(len(r) for r in runs)
             mask = sum(1 << p for p, r in enumerate(runs) if r)
-            columns.append(_to_words(cursor if length else 0, 1) + _to_words(mask, slices - 1))
+            single = sum(1 << p for p, r in enumerate(runs) if len(r) == 1)
+            columns.append(_to_words(cursor if length else 0, 1) + _to_words(mask, k)
+                           + _to_words(single, k))
             for p, run in enumerate(runs):
                 pe_words[p].extend(run + [0] * (length - len(run)))
                 padding += length - len(run)
@@ -181,11 +187,11 @@ def unpack(packed):
         rows, cols = d["out_count"], d["in_count"]
         index = np.zeros((rows, cols), dtype=np.uint8)
         for j in range(cols):
-            ptr, mask = column_row(packed, d["col_base"] + j)
+            ptr, mask, single = column_row(packed, d["col_base"] + j)
             for p in range(n):
                 if not mask >> p & 1:
                     continue
-                local, codes = read_run(packed.pe_words[p], ptr, cfg.pe_depth)
+                local, codes = read_run(packed.pe_words[p], ptr, cfg.pe_depth, single >> p & 1)
                 if local[-1] >= pe_rows(rows, n, p):
                     raise TinyeieError(f"layer {i} column {j}: PE {p}'s run reaches local row "
                                        f"{local[-1]}, past its {pe_rows(rows, n, p)} rows")

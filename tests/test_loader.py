@@ -24,7 +24,7 @@ from tinyeie.hw.simstreams import check_stream_rules, get_count, put_all
 from tinyeie.sim.engine_run import write_commands
 from tinyeie.sw.config import EngineConfig
 from tinyeie.sw.golden import int_forward
-from tinyeie.sw.image import HEADER_WORDS, write_image
+from tinyeie.sw.image import HEADER_WORDS, VERSION, write_image
 from tinyeie.sw.pack import layer_descriptor, pack
 from tinyeie.sw.random_model import random_inputs, random_layers
 
@@ -266,7 +266,8 @@ def bad_images():
     cases = [
         ("magic", b"TEIF" + image[4:], E.MAGIC),
         ("magic, first byte", b"X" + image[1:], E.MAGIC),
-        ("version 2", edited(image, w2=2), E.VERSION),
+        ("the next version", edited(image, w2=VERSION + 1), E.VERSION),
+        ("version 1 (runs ended by a last flag)", edited(image, w2=1), E.VERSION),
         ("version 0", edited(image, w2=0), E.VERSION),
         ("packed for 4 PEs", write_image(pack(layers, other_pes)), E.CONFIG),
         ("packed for 6-bit codes",

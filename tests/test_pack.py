@@ -33,15 +33,15 @@ def test_long_gaps_are_bridged_by_fillers():
     layers = random_layers(np.random.default_rng(0), [2, 100], density=0.0, cfg=cfg)
     layers[0].index[[0, 40, 99], 0] = [3, 5, 7]     # gaps of 39 and 58 rows
     packed = pack(layers, cfg)
-    ptr, mask = column_row(packed, 0)
-    assert mask == 1
-    rows, codes = read_run(packed.pe_words[0], ptr, cfg.pe_depth)
+    ptr, mask, single = column_row(packed, 0)
+    assert (mask, single) == (1, 0)
+    rows, codes = read_run(packed.pe_words[0], ptr, cfg.pe_depth, single)
     assert codes.tolist() == [3, 0, 0, 5, 0, 0, 0, 7]          # 2 and 3 fillers
     assert rows[codes != 0].tolist() == [0, 40, 99]
     entries = [unpack_bits(Entry, int(w)) for w in packed.pe_words[0][ptr:ptr + 8]]
-    assert [e["last"] for e in entries] == [0] * 7 + [1]
+    assert [e["next_last"] for e in entries] == [0] * 6 + [1, 0]
     assert all(e["z"] == 15 for e in entries if e["v"] == 0)
-    assert column_row(packed, 1) == (0, 0)                     # an empty column: no PE
+    assert column_row(packed, 1) == (0, 0, 0)                  # an empty column: no PE
     assert_same_layers(unpack(packed), layers)
 
 
@@ -51,8 +51,8 @@ def test_runs_share_one_pointer_and_the_longest_sets_the_stride():
     layers[0].index[[0, 2, 4], 0] = 1     # PE 0: three entries in column 0
     layers[0].index[1, 1] = 2             # PE 1: one entry in column 1
     packed = pack(layers, cfg)
-    assert column_row(packed, 0) == (0, 0b01)
-    assert column_row(packed, 1) == (3, 0b10)
+    assert column_row(packed, 0) == (0, 0b01, 0)
+    assert column_row(packed, 1) == (3, 0b10, 0b10)     # PE 1's run is that one entry
     assert layer_descriptor(packed, 0)["bias_base"] == 4
 
 

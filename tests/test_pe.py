@@ -49,9 +49,10 @@ def run_pe(cfg, packed, pe, a, seed, idle=0.3):
         ctx.set(dut.mask, ((1 << cfg.acc_width) - 1) & (-1 << (d["shift"] + cfg.act_width - 1)))
         ctx.set(dut.relu, d["relu"])
         for j in np.flatnonzero(a):
-            ptr, mask = column_row(packed, d["col_base"] + j)
+            ptr, mask, single = column_row(packed, d["col_base"] + j)
             if mask >> pe & 1:
-                await stream_put(ctx, dut.i_column, {"a": int(a[j]), "ptr": ptr},
+                await stream_put(ctx, dut.i_column,
+                                 {"a": int(a[j]), "ptr": ptr, "single": single >> pe & 1},
                                  idle=idle, rng=rng)
         await ctx.tick().until(~dut.busy)
         # One row a cycle; each result comes back with its row.
