@@ -1,7 +1,7 @@
 """The column table and the broadcast of each non-zero activation to the PEs that need it."""
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -18,7 +18,8 @@ class Broadcaster(wiring.Component):
 
     Each PE takes the column when its queue has room; a column moves on in the cycle the last PE
     in its mask has taken it, so one column a cycle passes while no queue is full. A column
-    whose mask is empty is dropped in one cycle.
+    whose mask is empty is dropped in one cycle. Non-zeros wait in a two-deep queue, so that
+    ``i_stream.ready`` comes from registers, not from whether the PEs take a column.
 
     Members
     -------
@@ -27,7 +28,7 @@ class Broadcaster(wiring.Component):
         The running layer's first column-table row.
     o_columns : Out(array of N streams of Column)
     busy : Out(1)
-        A column is held.
+        A non-zero is queued or a column held.
     w_addr, w_slice, w_data, w_en : In
         Write one 16-bit slice of a column-table row (model loading; only while idle).
     """
@@ -54,6 +55,13 @@ class Broadcaster(wiring.Component):
         n = cfg.pes
         m = Module()
 
+        # Whether the held column moves on is a wide AND over the PE queues; the inbox keeps it
+        # out of the scanner's logic (it was the ECP5 builds' slowest path).
+        m.submodules.inbox = inbox = fifo.SyncFIFO(
+            width=NonZero(cfg.act_width).size, depth=2)
+        wiring.connect(m, wiring.flipped(self.i_stream), inbox.w_stream)
+        nonzero = NonZero(cfg.act_width)(inbox.r_data)
+
         m.submodules.table = table = memory.Memory(
             shape=SLICE_BITS * self._slices, depth=cfg.col_depth, init=self._init)
         rd = table.read_port()
@@ -65,9 +73,9 @@ class Broadcaster(wiring.Component):
         # register stage (`held`) offers it to the PEs. The table's slow output then only loads
         # registers; what the PEs take decides, from registers, whether rows move on.
         found = Signal()                # the table's output holds a looked-up row
-        found_a = Signal.like(self.i_stream.payload.a)
+        found_a = Signal.like(nonzero.a)
         held = Signal()                 # the column offered to the PEs
-        held_a = Signal.like(self.i_stream.payload.a)
+        held_a = Signal.like(nonzero.a)
         held_ptr = Signal(self._ptr_width)
         held_mask = Signal(n)
         held_single = Signal(n)
@@ -94,16 +102,16 @@ class Broadcaster(wiring.Component):
         with m.Elif(done):
             m.d.sync += held.eq(0)
 
-        m.d.comb += self.i_stream.ready.eq(~found | move)
         # The table's read port is enabled only to look a column up, so its output holds the
         # looked-up row until it moves on.
         # (A read port's enable resets to 1, so it is driven in full, not just set in an If.)
-        look_up = self.i_stream.valid & self.i_stream.ready
-        m.d.comb += [rd.addr.eq(self.col_base + self.i_stream.payload.j), rd.en.eq(look_up)]
+        look_up = inbox.r_rdy & (~found | move)
+        m.d.comb += [inbox.r_en.eq(look_up),
+                     rd.addr.eq(self.col_base + nonzero.j), rd.en.eq(look_up)]
         with m.If(look_up):
-            m.d.sync += [found.eq(1), found_a.eq(self.i_stream.payload.a)]
+            m.d.sync += [found.eq(1), found_a.eq(nonzero.a)]
         with m.Elif(move):
             m.d.sync += found.eq(0)
 
-        m.d.comb += self.busy.eq(found | held)
+        m.d.comb += self.busy.eq(inbox.r_rdy | found | held)
         return m
