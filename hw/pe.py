@@ -138,9 +138,9 @@ class PE(wiring.Component):
         # F: the next address. D: the word read in F.
         d_entry = Signal()          # the memory output holds an entry read last cycle
         d_first = Signal()          # ... the first of its column
-        d_single = Signal()         # ... whose run is that one entry
-        d_next_last = Signal()      # the entry read before it said it ends the run
         d_bias = Signal()           # ... or a drained row's bias
+        d_single = Signal()         # the column's run is one entry (with d_first)
+        d_next_last = Signal()      # the word read before said this entry ends the run
         d_addr = Signal(self._ptr_width)
         d_a = Signal(signed(cfg.act_width))
         d_row = Signal(self._row_width)
