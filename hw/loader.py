@@ -26,8 +26,9 @@ RECEIVED_BITS = 32
 MAGIC_WORDS = struct.unpack("<2H", MAGIC)
 
 
-class LoaderError(enum.Enum, shape=3):
-    """Why an image was refused: the loader error codes of docs/protocol.md."""
+class LoaderError(enum.IntEnum, shape=3):
+    """Why an image was refused: the loader error codes of docs/protocol.md (the host reads the
+    same codes from STATUS and BAD-IMAGE answers: :mod:`tinyeie.sw.protocol` uses this enum)."""
 
     NONE = 0
     #: The image does not start with ``TEIE``.

@@ -21,6 +21,8 @@ import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..hw.loader import LoaderError, loader_model   # LoaderError: the gateware's codes
+
 __all__ = ["SOF", "MAX_PAYLOAD", "PROTOCOL_VERSION", "TIMEOUT_CYCLES", "Request", "Response",
            "ErrorCode", "LoaderError", "doc_name", "crc16", "encode_frame", "Frame", "FrameError",
            "FrameDecoder", "Status", "InferResult", "status_payload", "parse_status",
@@ -67,22 +69,6 @@ class ErrorCode(enum.IntEnum):
     SEQUENCE = 7
     LINE = 8
     NOISE = 9
-
-
-class LoaderError(enum.IntEnum):
-    """Why a model image was refused: STATUS's last loader error, the reason for BAD-IMAGE.
-
-    The same codes as :class:`tinyeie.hw.loader.LoaderError`, the gateware's.
-    """
-
-    NONE = 0
-    MAGIC = 1
-    VERSION = 2
-    CONFIG = 3
-    TOO_LARGE = 4
-    SECTION = 5
-    CRC = 6
-    LENGTH = 7
 
 
 # After these errors the board drops bytes until the line has been quiet for the timeout.
@@ -428,13 +414,11 @@ def image_verdict(data, config):
     exactly one good image is refused, an image cut short or followed by more bytes with
     ``LENGTH``.
     """
-    from ..hw.loader import loader_model
-
     result = loader_model(bytes(data), config)
     if not result.done:
         return LoaderError.LENGTH, 0, 0
     if not result.ok:
-        return LoaderError(result.error.value), 0, 0
+        return result.error, 0, 0
     if data and loader_model(bytes(data[:-1]), config).done:
         return LoaderError.LENGTH, 0, 0        # the image ended before the bytes did
     return LoaderError.NONE, result.in_count, result.out_count
