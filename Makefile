@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test sim bench bitstream prog models clean
+.PHONY: install demo test test-fast lint sim bench bitstream prog models clean
 
 BOARD ?= icebreaker
 MODEL ?= models/lenet300.npz
@@ -13,19 +13,28 @@ MODEL ?= models/lenet300.npz
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 # One BLAS thread per process: two numpy processes each spinning two threads on two cores
 # thrash (seen here: 50x slower), so parallel jobs get one thread each.
-test: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 tests sim
+test: lint
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 tests
+
+# Style (ruff) and the layers (import-linter: a package imports only those below it).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+# The fast tier: no Verilator, no bitstream builds, nothing that takes minutes.
+test-fast: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not verilator and not toolchain and not slow" tests
 
 # The RTL regression alone: cocotb on Verilator against the golden model.
 sim: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 sim
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m verilator tests
 
 # Cycles per MNIST image on the RTL against the ideal and the dense engine (prints a table).
 bench: $(STAMP)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 
 from amaranth.build import Attrs, Pins, Resource, Subsignal
 
-from tinyeie.sw.config import EngineConfig
-from tinyeie.sw.errors import TinyeieError
+from tinyeie.contract.config import EngineConfig
+from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["Board", "BOARDS", "board", "MODEL_FLASH_OFFSET", "DEFAULT_BAUD"]
 

@@ -12,14 +12,13 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from tinyeie.boards.boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
+from tinyeie.boards.toolchain import build_bitstream, read_utilisation
+from tinyeie.boards.top import BoardTop, PlatformTop
+from tinyeie.contract.errors import TinyeieError
 from tinyeie.hw.uart import baud_divisor
-from tinyeie.sw.compile import compile_model
-from tinyeie.sw.errors import TinyeieError
-from tinyeie.sw.image import save_packed
-
-from .boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
-from .toolchain import build_bitstream, read_utilisation
-from .top import BoardTop, PlatformTop
+from tinyeie.sw.compiler.compile import compile_model
+from tinyeie.sw.compiler.image import save_packed
 
 __all__ = ["build_board", "flash_image", "DESIGN_NAME"]
 

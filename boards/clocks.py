@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
 
-from tinyeie.sw.errors import TinyeieError
+from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["PLLSettings", "ice40_pll", "ecp5_pll", "PLLClock"]
 

@@ -6,9 +6,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tinyeie.sw.errors import TinyeieError
-
-from .boards import MODEL_FLASH_OFFSET
+from tinyeie.boards.boards import MODEL_FLASH_OFFSET
+from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["program_commands", "program_board"]
 

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyeie.sw.errors import TinyeieError
+from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["toolchain_env", "build_bitstream", "BuildResult", "read_utilisation",
            "format_utilisation", "SYNTH_OPTS"]
@@ -300,7 +300,7 @@ def _tail(path, size=16384):
 
 def _failure_message(result, stage, rc):
     logs = ((result.pnr_log, "pnr"), (result.synth_log, "synth"), (result.output_log, stage))
-    for log, where in logs:
+    for log, where in logs:  # noqa: B007 (`where` is read after the loop)
         errors = [ln.strip() for ln in (_tail(log) or "").splitlines() if "ERROR" in ln]
         if errors:
             break

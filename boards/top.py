@@ -9,15 +9,14 @@ from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
+from tinyeie.boards.boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
+from tinyeie.boards.clocks import PLLClock, ecp5_pll, ice40_pll
 from tinyeie.hw.engine import Engine
 from tinyeie.hw.loader import ImageLoader
 from tinyeie.hw.protocol import TIMEOUT_CYCLES, HostProtocol
 from tinyeie.hw.spiflash import MAX_CLK_FREQ, SPIFlashReader, wake_cycles_for
 from tinyeie.hw.uart import UARTReceiver, UARTTransmitter, baud_divisor
-from tinyeie.sw.pack import layer_descriptor
-
-from .boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
-from .clocks import PLLClock, ecp5_pll, ice40_pll
+from tinyeie.sw.compiler.pack import layer_descriptor
 
 __all__ = ["BoardTop", "PlatformTop", "CLASS_BITS"]
 
@@ -29,12 +28,12 @@ class BoardTop(wiring.Component):
 
     Parameters
     ----------
-    config : :class:`~tinyeie.sw.config.EngineConfig`
+    config : :class:`~tinyeie.contract.config.EngineConfig`
     divisor : int
         Clock cycles per UART bit.
     flash_boot : bool
         Read the model image from SPI flash at ``flash_offset`` after reset.
-    packed : :class:`~tinyeie.sw.pack.PackedModel`, optional
+    packed : :class:`~tinyeie.sw.compiler.pack.PackedModel`, optional
         A model in the engine's memories from the bitstream (valid from power-up).
     timeout_cycles : int
         The protocol's frame timeout.
@@ -142,7 +141,7 @@ class PlatformTop(Elaboratable):
     Parameters
     ----------
     board : :class:`~tinyeie.boards.boards.Board`
-    config : :class:`~tinyeie.sw.config.EngineConfig`
+    config : :class:`~tinyeie.contract.config.EngineConfig`
     packed : PackedModel, optional
         The model for the bitstream's block RAM (ECP5).
     baud : int

@@ -5,9 +5,9 @@ from amaranth.lib import fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .layouts import SLICE_BITS, column_slices, mask_slices
-from .pe import Column
-from .scanner import NonZero
+from tinyeie.contract.layouts import SLICE_BITS, column_slices, mask_slices
+from tinyeie.hw.pe import Column
+from tinyeie.hw.scanner import NonZero
 
 __all__ = ["Broadcaster"]
 

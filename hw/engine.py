@@ -5,12 +5,23 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .broadcast import Broadcaster
-from .layouts import (CODEBOOK_OFFSET, DESCRIPTOR_WORDS, LAYER_WORDS, SLICE_BITS, Descriptor,
-                      Target, WriteCommand, column_slices)
-from .pe import PE
-from .requant import overflow_mask
-from .scanner import COUNT_WIDTH, Scanner
+from tinyeie.contract.layouts import (
+    CODEBOOK_OFFSET,
+    CODEBOOK_SIZE,
+    COUNT_BITS,
+    DESCRIPTOR_WORDS,
+    INDEX_BITS,
+    LAYER_WORDS,
+    SLICE_BITS,
+    Descriptor,
+    Target,
+    WriteCommand,
+    column_slices,
+)
+from tinyeie.hw.broadcast import Broadcaster
+from tinyeie.hw.pe import PE
+from tinyeie.hw.requant import overflow_mask
+from tinyeie.hw.scanner import Scanner
 
 __all__ = ["Result", "Engine", "CYCLE_WIDTH"]
 
@@ -27,8 +38,8 @@ class Engine(wiring.Component):
 
     Parameters
     ----------
-    config : :class:`~tinyeie.sw.config.EngineConfig`
-    packed : :class:`~tinyeie.sw.pack.PackedModel`, optional
+    config : :class:`~tinyeie.contract.config.EngineConfig`
+    packed : :class:`~tinyeie.sw.compiler.pack.PackedModel`, optional
         A model to initialise the memories with (block RAM from the bitstream). Without one the
         model is written through ``i_model``.
 
@@ -56,7 +67,7 @@ class Engine(wiring.Component):
         self._word_width = max(1, ceil_log2(config.bank_depth))
         pe_init, self._column_init, self._layer_init = self._init()
         codebook_init = [self._code(word) for k in range(0, len(self._layer_init), LAYER_WORDS)
-                         for word in self._layer_init[k + CODEBOOK_OFFSET:][:16]]
+                         for word in self._layer_init[k + CODEBOOK_OFFSET:][:CODEBOOK_SIZE]]
         # Built here rather than in elaborate so that testbenches can watch them.
         self.pes = [PE(config, init=pe_init[p], codebook_init=codebook_init)
                     for p in range(config.pes)]
@@ -144,9 +155,9 @@ class Engine(wiring.Component):
                          pe.shift.eq(drain_shift), pe.mask.eq(mask), pe.relu.eq(drain_relu)]
 
         # Layer-table reader: reads one layer's descriptor words, one a cycle.
-        lt_run, lt_k = Signal(), Signal(5)
+        lt_run, lt_k = Signal(), Signal(range(LAYER_WORDS))
         lt_layer = Signal(range(max(cfg.max_layers, 2)))
-        lt_got, lt_got_k = Signal(), Signal(5)
+        lt_got, lt_got_k = Signal(), Signal(range(LAYER_WORDS))
 
         def read_descriptor(layer_index):
             return [lt_run.eq(1), lt_layer.eq(layer_index), lt_k.eq(0)]
@@ -184,22 +195,25 @@ class Engine(wiring.Component):
             layers_wr.addr.eq(cmd.addr.word), layers_wr.data.eq(cmd.data),
             layers_wr.en.eq(write_layers),
         ]
-        # Codebook words (layer word 16 + v) also go to every PE's codebook copy.
+        # Codebook words (layer word CODEBOOK_OFFSET + v, the upper half of the layer's words)
+        # also go to every PE's codebook copy.
+        assert CODEBOOK_OFFSET == CODEBOOK_SIZE == LAYER_WORDS // 2
+        layer_bits = ceil_log2(LAYER_WORDS)
         for pe in pes:
-            m.d.comb += [pe.cb_addr.eq(Cat(cmd.addr.word[:4], cmd.addr.word[5:])),
+            m.d.comb += [pe.cb_addr.eq(Cat(cmd.addr.word[:INDEX_BITS], cmd.addr.word[layer_bits:])),
                          pe.cb_data.eq(cmd.data[:cfg.code_width]),
-                         pe.cb_en.eq(write_layers & cmd.addr.word[4])]
+                         pe.cb_en.eq(write_layers & cmd.addr.word[INDEX_BITS])]
 
         # Input loading: activation i to bank i mod N, word i div N, of half 0.
         in_p = Signal(range(max(n, 2)))     # (at least one bit: Verilog has no empty vectors)
         in_word = Signal(self._word_width)
-        in_count = Signal(COUNT_WIDTH)
+        in_count = Signal(COUNT_BITS)
         take_input = self.i_stream.valid & self.i_stream.ready
 
         # Drain: all PEs drain local row `row` (global rows row_base .. row_base + N - 1); the
         # results come back with their rows and go to the other half of the banks.
         row = Signal(self._word_width)
-        row_base = Signal(COUNT_WIDTH + 1)
+        row_base = Signal(COUNT_BITS + 1)
         drain = Signal()
         for pe in pes:
             m.d.comb += [pe.drain.eq(drain), pe.drain_row.eq(row),

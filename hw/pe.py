@@ -5,8 +5,8 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .layouts import SLICE_BITS, Entry
-from .requant import requantise
+from tinyeie.contract.layouts import CODEBOOK_SIZE, INDEX_BITS, SHIFT_BITS, SLICE_BITS, Entry
+from tinyeie.hw.requant import requantise
 
 __all__ = ["Column", "PE", "OPERAND_WIDTH"]
 
@@ -24,7 +24,7 @@ class PE(wiring.Component):
 
     Parameters
     ----------
-    config : :class:`~tinyeie.sw.config.EngineConfig`
+    config : :class:`~tinyeie.contract.config.EngineConfig`
     init : list of int, optional
         Initial contents of the PE memory (a model baked into the bitstream).
     codebook_init : list of int, optional
@@ -50,7 +50,8 @@ class PE(wiring.Component):
     w_addr, w_data, w_en : In
         Write a word of the PE memory (model loading; only while idle).
     cb_addr, cb_data, cb_en : In
-        Write code ``cb_addr mod 16`` of codebook ``cb_addr div 16`` (model loading).
+        Write code ``cb_addr mod CODEBOOK_SIZE`` of codebook ``cb_addr div CODEBOOK_SIZE`` (model
+        loading).
     """
 
     def __init__(self, config, init=(), codebook_init=()):
@@ -68,7 +69,7 @@ class PE(wiring.Component):
             "drain_row": In(self._row_width),
             "drain_addr": In(self._ptr_width),
             "bias_scale": In(OPERAND_WIDTH),
-            "shift": In(5),
+            "shift": In(SHIFT_BITS),
             "mask": In(config.acc_width),
             "relu": In(1),
             "result_valid": Out(1),
@@ -78,7 +79,7 @@ class PE(wiring.Component):
             "w_addr": In(self._ptr_width),
             "w_data": In(SLICE_BITS),
             "w_en": In(1),
-            "cb_addr": In(4 + self._layer_width),
+            "cb_addr": In(INDEX_BITS + self._layer_width),
             "cb_data": In(signed(config.code_width)),
             "cb_en": In(1),
         })
@@ -123,7 +124,7 @@ class PE(wiring.Component):
         # Every layer's codebook, in a block RAM of its own (a register file with a 16-way
         # multiplexer per PE costs several hundred iCE40 logic cells).
         m.submodules.codebooks = codebooks = memory.Memory(
-            shape=signed(cfg.code_width), depth=16 << self._layer_width,
+            shape=signed(cfg.code_width), depth=CODEBOOK_SIZE << self._layer_width,
             init=self._codebook_init)
         code_rd = codebooks.read_port()
         code_wr = codebooks.write_port()

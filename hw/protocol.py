@@ -2,27 +2,37 @@
 
 :class:`HostProtocol` implements docs/protocol.md between :class:`~tinyeie.hw.uart.UARTReceiver`,
 :class:`~tinyeie.hw.uart.UARTTransmitter`, :class:`~tinyeie.hw.loader.ImageLoader` and
-:class:`~tinyeie.hw.engine.Engine`. Its Python model is :class:`tinyeie.sw.protocol.BoardModel`:
-for any byte stream the two send the same bytes.
+:class:`~tinyeie.hw.engine.Engine`. Its Python model is
+:class:`tinyeie.sw.host.board_model.BoardModel`: for any byte stream the two send the same bytes.
 """
 
 import operator
 from contextlib import contextmanager
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import crc, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..sw.protocol import (DROPPING, MAX_PAYLOAD, PROTOCOL_VERSION, SOF, STATUS_BYTES,
-                           TIMEOUT_CYCLES, ErrorCode, LoaderError, Request, Response,
-                           load_length_bits)
-from .engine import CYCLE_WIDTH, Result
-from .uart import RxByte, RxError
+from tinyeie.contract.image import load_length_bits
+from tinyeie.contract.layouts import COUNT_BITS
+from tinyeie.contract.protocol import (
+    DROPPING,
+    MAX_PAYLOAD,
+    PROTOCOL_VERSION,
+    SOF,
+    STATUS_BYTES,
+    STATUS_FIELDS,
+    TIMEOUT_CYCLES,
+    ErrorCode,
+    LoaderError,
+    Request,
+    Response,
+)
+from tinyeie.hw.engine import CYCLE_WIDTH, Result
+from tinyeie.hw.uart import RxByte, RxError
 
 __all__ = ["HostProtocol"]
-
-COUNT_BITS = 12         # the model's input and output counts, as the loader gives them
 
 
 class _Sink(enum.Enum, shape=2):
@@ -60,7 +70,7 @@ class HostProtocol(wiring.Component):
 
     Parameters
     ----------
-    config : :class:`~tinyeie.sw.config.EngineConfig`
+    config : :class:`~tinyeie.contract.config.EngineConfig`
         The engine's parameters (STATUS reports them). ``acc_width`` must be at most 32 (the
         logits travel as i32).
     timeout_cycles : int
@@ -83,7 +93,7 @@ class HostProtocol(wiring.Component):
     loader_done, loader_ok : ``In(1)``
         The loader's ``done`` and ``ok``, read at LOAD-END and at the end of a boot load.
     loader_error : ``In(3)``
-        The loader's ``error`` (:class:`~tinyeie.sw.protocol.LoaderError` codes).
+        The loader's ``error`` (:class:`~tinyeie.contract.protocol.LoaderError` codes).
     loader_in_count, loader_out_count : ``In(12)``
         The loader's counts, kept when a load succeeds.
     o_activations : ``Out(stream.Signature(signed(act_width)))``
@@ -479,9 +489,15 @@ class HostProtocol(wiring.Component):
             with m.Case(_Answer.RESULT):
                 m.d.comb += answer_length.eq(out_count * 4 + 5)
 
-        status = [PROTOCOL_VERSION, self.model_valid, cfg.pes, cfg.act_width, cfg.code_width,
-                  cfg.acc_width, in_count[:8], in_count[8:], out_count[:8], out_count[8:],
-                  last_error, last_loader_error]
+        # The STATUS payload, byte by byte, in the contract's field order.
+        status_values = {"version": PROTOCOL_VERSION, "model_valid": self.model_valid,
+                         "pes": cfg.pes, "act_width": cfg.act_width,
+                         "code_width": cfg.code_width, "acc_width": cfg.acc_width,
+                         "in_count": in_count, "out_count": out_count,
+                         "last_error": last_error, "last_loader_error": last_loader_error}
+        status = [Value.cast(status_values[name]).word_select(k, 8) if size > 1
+                  else status_values[name]
+                  for name, size in STATUS_FIELDS for k in range(size)]
         body = Signal(8)
         body_last = Signal()
         with m.Switch(slot_kind):

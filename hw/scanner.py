@@ -5,14 +5,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from tinyeie.contract.layouts import COUNT_BITS
+
 __all__ = ["NonZero", "Scanner"]
 
-COUNT_WIDTH = 12    # Descriptor.in_count
 
 
 def NonZero(act_width):
     """A non-zero input activation ``a`` of column ``j``."""
-    return data.StructLayout({"j": COUNT_WIDTH, "a": signed(act_width)})
+    return data.StructLayout({"j": COUNT_BITS, "a": signed(act_width)})
 
 
 class Scanner(wiring.Component):
@@ -40,7 +41,7 @@ class Scanner(wiring.Component):
         self._word_width = max(1, ceil_log2(config.bank_depth))
         super().__init__({
             "start": In(1),
-            "in_count": In(COUNT_WIDTH),
+            "in_count": In(COUNT_BITS),
             "half": In(1),
             "bank_addr": Out(self._word_width + 1),
             "bank_en": Out(1),
@@ -59,12 +60,12 @@ class Scanner(wiring.Component):
 
         reading = Signal()                       # words of this layer remain to be read
         next_word = Signal(self._word_width)
-        next_base = Signal(COUNT_WIDTH + 1)     # next_word * N
+        next_base = Signal(COUNT_BITS + 1)     # next_word * N
         out_valid = Signal()                     # the banks' output holds an untaken word
-        out_base = Signal(COUNT_WIDTH + 1)
+        out_base = Signal(COUNT_BITS + 1)
         cur_acts = Signal(data.ArrayLayout(signed(self._config.act_width), n))
         cur_mask = Signal(n)
-        cur_base = Signal(COUNT_WIDTH + 1)
+        cur_base = Signal(COUNT_BITS + 1)
 
         lowest = Signal(range(max(n, 2)))    # (at least one bit: Verilog has no empty vectors)
         for p in reversed(range(n)):

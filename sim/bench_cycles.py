@@ -10,8 +10,8 @@ measures; nothing here asserts a speed.
 import argparse
 from pathlib import Path
 
-from ..sw.config import EngineConfig
-from .engine_bench import simulate_mnist
+from tinyeie.contract.config import EngineConfig
+from tinyeie.sim.engine_bench import simulate_mnist
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "lenet300.npz"
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..sw.golden import classify, dense_cycles, input_activations
-from ..sw.interpreter import Interpreter
-from ..sw.mnist import load_mnist
-from .board_run import run_board
+from tinyeie.sim.board_run import run_board
+from tinyeie.sw.compiler.golden import classify, dense_cycles, input_activations
+from tinyeie.sw.compiler.interpreter import Interpreter
+from tinyeie.sw.mnist import load_mnist
 
 __all__ = ["simulate_board_mnist"]
 
@@ -33,9 +33,9 @@ def _follow(path, bar, stop):
 
 def simulate_board_mnist(board, model, images, *, pes=None, progress=True):
     """Run the first ``images`` MNIST test images through ``board``'s design; a dict."""
-    from ..boards.build import board_config
-    from ..sw.compile import compile_model
-    from ..sw.errors import TinyeieError
+    from tinyeie.boards.build import board_config
+    from tinyeie.contract.errors import TinyeieError
+    from tinyeie.sw.compiler.compile import compile_model
 
     cfg = board_config(board, model, pes)
     compiled = compile_model(model, cfg)

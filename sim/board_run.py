@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..sw.image import write_image
-from .harness import build, run
+from tinyeie.sim.harness import build, run
+from tinyeie.sw.compiler.image import write_image
 
 __all__ = ["SIM_DIVISOR", "SIM_TIMEOUT", "board_build", "run_board"]
 
@@ -24,9 +24,9 @@ def board_build(board, config, packed, rtl_flash=False):
     ``rtl_flash``: the flash is :class:`~tinyeie.sim.flash_rtl.RTLFlash`, in the design (fast),
     rather than the cocotb model on the pins (exact about the flash's timing, slow).
     """
-    from ..boards.boards import MODEL_FLASH_OFFSET
-    from ..boards.top import BoardTop
-    from .flash_rtl import SimBoard
+    from tinyeie.boards.boards import MODEL_FLASH_OFFSET
+    from tinyeie.boards.top import BoardTop
+    from tinyeie.sim.flash_rtl import SimBoard
 
     baked = packed if board.model_in_bitstream else None
 
@@ -49,7 +49,8 @@ def run_board(board, config, packed, inputs, testcase="board_classifies", *, fla
         tmp = Path(tmp)
         np.save(tmp / "inputs.npy", np.asarray(inputs, dtype=np.int64))
         spec = {"inputs": str(tmp / "inputs.npy"), "output": str(tmp / "out.npz"),
-                "divisor": SIM_DIVISOR, "period_ns": SIM_PERIOD_NS, "answer_cycles": 40 * SIM_TIMEOUT,
+                "divisor": SIM_DIVISOR, "period_ns": SIM_PERIOD_NS,
+                "answer_cycles": 40 * SIM_TIMEOUT,
                 "boot_polls": 200, "poll_cycles": 20_000, "settle_cycles": 3 * SIM_TIMEOUT}
         if board.flash_boot:
             (tmp / "flash.bin").write_bytes(flash_image if flash_image is not None

@@ -9,13 +9,19 @@ import cocotb
 import numpy as np
 from cocotb.triggers import RisingEdge
 
+from tinyeie.contract.protocol import ErrorCode, Request, Response
 from tinyeie.sim.flash_model import SPIFlashModel
 from tinyeie.sim.harness import sim_args
 from tinyeie.sim.streams import start_clock
 from tinyeie.sim.uart_model import UARTHost
-from tinyeie.sw.protocol import (ErrorCode, Frame, FrameDecoder, Request, Response,
-                                 encode_frame, infer_payload, load_start_payload, parse_error,
-                                 parse_result, parse_status)
+from tinyeie.sw.host.frames import Frame, FrameDecoder, encode_frame
+from tinyeie.sw.host.payloads import (
+    infer_payload,
+    load_start_payload,
+    parse_error,
+    parse_result,
+    parse_status,
+)
 
 
 class Host:

@@ -1,4 +1,4 @@
-"""cocotb side of sim/test_harness.py: a stream design must pass data through unchanged.
+"""cocotb side of tests/rtl/test_harness.py: a stream design must pass data through unchanged.
 
 Run by ``harness.run`` in the simulator, never collected by pytest (the name does not start
 with ``test_``). Parameters come from :func:`tinyeie.sim.harness.sim_args`:

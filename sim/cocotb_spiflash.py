@@ -1,4 +1,5 @@
-"""cocotb side of sim/test_spiflash.py: the SPI flash reader against the cocotb flash model.
+"""cocotb side of tests/rtl/test_spiflash_verilator.py: the SPI flash reader against the cocotb
+flash model.
 
 Run by ``harness.run`` in the simulator, never collected by pytest. The flash holds a random
 image at ``base``; the test reads it from ``address`` as a boot loader would, with a consumer

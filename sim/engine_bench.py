@@ -4,11 +4,11 @@
 import numpy as np
 from tqdm import tqdm
 
-from ..sw.compile import compile_model
-from ..sw.golden import classify, dense_cycles, input_activations
-from ..sw.interpreter import Interpreter
-from ..sw.mnist import load_mnist
-from .engine_run import EngineCase, run_cases
+from tinyeie.sim.engine_run import EngineCase, run_cases
+from tinyeie.sw.compiler.compile import compile_model
+from tinyeie.sw.compiler.golden import classify, dense_cycles, input_activations
+from tinyeie.sw.compiler.interpreter import Interpreter
+from tinyeie.sw.mnist import load_mnist
 
 __all__ = ["simulate_mnist"]
 
@@ -25,7 +25,7 @@ def simulate_mnist(model, config, images, *, progress=True, idle=0.0, stall=0.0)
     compiled = compile_model(model, config)
     xt, yt = load_mnist()["test"]
     if not 1 <= images <= len(xt):
-        from ..sw.errors import TinyeieError
+        from tinyeie.contract.errors import TinyeieError
         raise TinyeieError(f"--images must be 1..{len(xt)}, not {images}")
     pixels, labels = xt[:images], yt[:images]
     inputs = input_activations(pixels, config)

@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hw.layouts import WriteCommand, pack_bits
-from ..sw.image import image_sections
-from ..sw.pack import layer_descriptor
-from .harness import build, run
+from tinyeie.contract.layouts import WriteCommand, pack_bits
+from tinyeie.sim.harness import build, run
+from tinyeie.sw.compiler.image import image_sections
+from tinyeie.sw.compiler.pack import layer_descriptor
 
 __all__ = ["EngineCase", "CaseResult", "engine_build", "write_commands", "run_cases"]
 
 
 @dataclass
 class EngineCase:
-    packed: object         # tinyeie.sw.pack.PackedModel
+    packed: object         # tinyeie.sw.compiler.pack.PackedModel
     inputs: np.ndarray     # (n, in_count) ints
 
 
@@ -35,7 +35,7 @@ class CaseResult:
 
 def engine_build(config, packed=None):
     """The Verilator build of an engine (cached on disk by the Verilog's hash)."""
-    from ..hw.engine import Engine
+    from tinyeie.hw.engine import Engine
     return build(lambda: Engine(config, packed), f"engine{config.pes}")
 
 

@@ -408,7 +408,7 @@ def build(design, toplevel="top", root=None, extra_args=(), *, waves=None):
 
 
 def _run_name(test_module, testcase):
-    # pytest's current test ("sim/test_x.py::test_y[a] (call)") names the run, so parametrised
+    # pytest's current test ("tests/rtl/test_x.py::test_y[a] (call)") names the run, so parametrised
     # cases and parallel workers never share a directory.
     current = os.environ.get("PYTEST_CURRENT_TEST", "")
     name = current.rsplit(" ", 1)[0].rsplit("/", 1)[-1] if current else test_module

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import TinyeieError
+from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["cache_dir", "mnist_path", "load_mnist"]
 

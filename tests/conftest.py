@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinyeie.sw.nets import build
+from tinyeie.sw.compress.nets import build
 
 
 def synthetic_digits(n, seed=0):

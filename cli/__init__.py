@@ -1,0 +1,1 @@
+"""The `tinyeie` command line: a thin shell over the packages below it."""

@@ -1,0 +1,139 @@
+"""The boards' subcommands: ``tinyeie build``, ``tinyeie program``, ``tinyeie infer``."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from tinyeie.contract.errors import TinyeieError
+
+__all__ = ["register"]
+
+
+def cmd_build(args):
+    from tinyeie.boards.boards import board
+    from tinyeie.boards.build import build_board
+
+    b = board(args.board)
+    if not Path(args.model).is_file():
+        raise TinyeieError(f"compressed model {args.model} does not exist")
+    fields = build_board(b, args.model, pes=args.pes, build_dir=args.output,
+                         progress=not args.json)
+    if args.json:
+        print(json.dumps(fields, indent=2))
+        return 0
+    print(f"{b.description}, {fields['pes']} PEs:")
+    print(f"  logic {fields['luts']:,} of {fields['luts_total']:,}, block RAM {fields['bram']} "
+          f"of {fields['bram_total']}" + (f", SPRAM {fields['spram']} of {fields['spram_total']}"
+                                          if "spram" in fields else "")
+          + f", DSP {fields['dsps']} of {fields['dsps_total']}")
+    verdict = "met" if fields["timing_met"] else "NOT MET"
+    print(f"  Fmax {fields['fmax_mhz']:.1f} MHz for a {fields['clock_mhz']:.1f} MHz clock "
+          f"(timing {verdict})")
+    print(f"  bitstream {fields['bitstream']}")
+    if "flash_image" in fields:
+        print(f"  flash image {fields['flash_image']} (bitstream at 0, model at "
+              f"{fields['model_flash_offset']:#x})")
+    print(f"  program it: tinyeie program --board {b.name} --build-dir {fields['build_dir']}")
+    return 0 if fields["timing_met"] else 1
+
+
+def cmd_program(args):
+    from tinyeie.boards.boards import board
+    from tinyeie.boards.program import program_board
+
+    b = board(args.board)
+    program_board(b, args.build_dir or Path("build") / b.name, model_only=args.model_only,
+                  flash=args.flash)
+    print(f"{b.name} programmed")
+    return 0
+
+
+def _input_pixels(args):
+    """The 784 pixels in [0, 1) to classify, and their label if known."""
+    from tinyeie.sw.mnist import load_mnist
+
+    if args.image:
+        from matplotlib.image import imread
+        try:
+            pixels = np.asarray(imread(args.image), dtype=np.float64)
+        except (OSError, ValueError, SyntaxError) as error:
+            raise TinyeieError(f"cannot read the image {args.image}: {error}") from None
+        if pixels.ndim == 3:                      # RGB(A) -> grey
+            pixels = pixels[..., :3].mean(axis=2)
+        if pixels.shape != (28, 28):
+            raise TinyeieError(f"{args.image} is {pixels.shape[1]}x{pixels.shape[0]} pixels; "
+                               f"MNIST models take 28x28 (white digit on black)")
+        if pixels.max() > 1.0:
+            pixels = pixels / 255.0
+        if pixels.mean() > 0.5:                   # a dark digit on white paper
+            pixels = 1.0 - pixels
+        return np.minimum(pixels.reshape(784), 0.99609375), None
+    x, y = load_mnist()["test"]
+    if not 0 <= args.mnist_index < len(x):
+        raise TinyeieError(f"--mnist-index must be 0..{len(x) - 1}, not {args.mnist_index}")
+    return x[args.mnist_index], int(y[args.mnist_index])
+
+
+def cmd_infer(args):
+    from tinyeie.contract.config import EngineConfig
+    from tinyeie.sw.compiler.compile import compile_model
+    from tinyeie.sw.compiler.golden import classify, input_activations
+    from tinyeie.sw.host.board import Board
+
+    host = Board.open(args.port, baudrate=args.baud)
+    if args.load:
+        host.load(Path(args.load).read_bytes() if not Path(args.load).is_dir()
+                  else (Path(args.load) / "model.bin").read_bytes())
+    status = host.status()
+    if not status.model_valid:
+        raise TinyeieError(f"the board has no valid model (last loader error: "
+                           f"{status.last_loader_error_name}): load one with `tinyeie infer "
+                           f"--port {args.port} --load build/BOARD/model`")
+    pixels, label = _input_pixels(args)
+    cfg = EngineConfig(pes=status.pes, act_width=status.act_width,
+                       code_width=status.code_width, acc_width=status.acc_width)
+    result = host.infer(input_activations(pixels, cfg))
+    golden = compile_model(args.model, cfg).int_logits(pixels[None])[0]
+    same = list(result.logits) == [int(v) for v in golden]
+    print(f"class {result.cls}" + (f" (label {label})" if label is not None else "")
+          + f", {result.cycles} engine cycles")
+    print(f"logits  {list(result.logits)}")
+    print(f"golden  {[int(v) for v in golden]}: class {int(classify(golden))}, "
+          + ("the board matches it bit for bit" if same else "THE BOARD DIFFERS"))
+    return 0 if same else 1
+
+
+def register(sub):
+    from tinyeie.boards.boards import BOARDS
+
+    names = ", ".join(sorted(BOARDS))
+    p = sub.add_parser("build", help="bitstream, model image and flash image for a board")
+    p.add_argument("--board", required=True, help=names)
+    p.add_argument("model", help="compressed model (.npz)")
+    p.add_argument("--pes", type=int, help="processing elements (default: the board's)")
+    p.add_argument("-o", "--output", help="build folder (default build/BOARD)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("program", help="write a built bitstream and model to a board")
+    p.add_argument("--board", required=True, help=names)
+    p.add_argument("--build-dir", help="the build folder (default build/BOARD)")
+    p.add_argument("--model-only", action="store_true",
+                   help="iCE40: write only the model image, at its flash offset")
+    p.add_argument("--flash", action="store_true",
+                   help="ECP5: write the flash (kept at power-off) instead of the FPGA's SRAM")
+    p.set_defaults(func=cmd_program)
+
+    p = sub.add_parser("infer", help="classify an image on a board over its UART")
+    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
+    p.add_argument("--baud", type=int, default=115200)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--mnist-index", type=int, default=0,
+                        help="an MNIST test image (default 0)")
+    source.add_argument("image", nargs="?", help="a 28x28 PNG (white or dark digit)")
+    p.add_argument("--model", default=str(Path(__file__).resolve().parent.parent / "models"
+                                          / "lenet300.npz"),
+                   help="the compressed model on the board, for the golden model's answer")
+    p.add_argument("--load", help="first load this model.bin (or `tinyeie pack` folder)")
+    p.set_defaults(func=cmd_infer)

@@ -1,0 +1,125 @@
+"""The engine's subcommands: ``tinyeie pack``, ``tinyeie verilog``, ``tinyeie sim``."""
+
+import json
+from pathlib import Path
+
+from tinyeie.contract.config import EngineConfig
+
+__all__ = ["register", "add_config_options", "config_from_args"]
+
+CONFIG_OPTIONS = {   # option -> (EngineConfig field, help)
+    "--pe-depth": ("pe_depth", "16-bit words of each PE memory"),
+    "--col-depth": ("col_depth", "rows of the column table"),
+    "--act-depth": ("act_depth", "widest layer the activation memories hold"),
+    "--max-layers": ("max_layers", "rows of the layer table"),
+    "--queue-depth": ("queue_depth", "columns each PE can have queued (default 4 for up to 4 "
+                                     "PEs, else 8)"),
+    "--act-width": ("act_width", "bits of an activation"),
+    "--code-width": ("code_width", "bits of a codebook entry"),
+    "--acc-width": ("acc_width", "bits of an accumulator"),
+}
+
+
+def add_config_options(parser):
+    defaults = EngineConfig()
+    parser.add_argument("--pes", type=int,
+                        help=f"processing elements (default {defaults.pes})")
+    for option, (field, text) in CONFIG_OPTIONS.items():
+        if "default" not in text:
+            text = f"{text} (default {getattr(defaults, field)})"
+        parser.add_argument(option, type=int, dest=field, help=text)
+
+
+def config_from_args(args):
+    fields = {field: getattr(args, field) for field, _ in CONFIG_OPTIONS.values()
+              if getattr(args, field) is not None}
+    return EngineConfig(pes=args.pes or EngineConfig().pes, **fields)
+
+
+def cmd_pack(args):
+    from tinyeie.sw.compiler.compile import compile_model
+    from tinyeie.sw.compiler.image import save_packed
+    from tinyeie.sw.mnist import load_mnist
+
+    cfg = config_from_args(args)
+    compiled = compile_model(args.model, cfg)
+    path = save_packed(compiled.packed, args.output)
+    manifest = json.loads((Path(args.output) / "manifest.json").read_text())
+    used = manifest["memories"]
+    print(f"{path}: {manifest['image_bytes']:,} bytes for {cfg.pes} PEs; PE memory "
+          f"{used['pe_words']['used']:,} of {cfg.pe_depth:,} words, column table "
+          f"{used['column_rows']['used']:,} of {cfg.col_depth:,} rows")
+    xt, yt = load_mnist()["test"]
+    float_error, int_error = compiled.errors(xt, yt)
+    print(f"test error on the 10,000 MNIST test images: float {float_error:.2%}, "
+          f"engine integers {int_error:.2%}")
+    return 0
+
+
+def cmd_verilog(args):
+    from amaranth.back import verilog
+
+    from tinyeie.hw.engine import Engine
+    from tinyeie.sw.compiler.image import load_image
+
+    cfg = config_from_args(args)
+    packed = load_image(args.init, cfg) if args.init else None
+    text = verilog.convert(Engine(cfg, packed), name=args.name, emit_src=False)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(text)
+    print(f"{args.output}: module {args.name}, {cfg.pes} PEs"
+          + (f", memories initialised from {args.init}" if packed else ""))
+    return 0
+
+
+def register(sub):
+    p = sub.add_parser("pack", help="compile a compressed model into the engine's memories")
+    p.add_argument("model", help="compressed model (.npz from `tinyeie compress`)")
+    p.add_argument("-o", "--output", required=True, help="folder for model.bin, manifest.json "
+                   "and mem/*.hex")
+    add_config_options(p)
+    p.set_defaults(func=cmd_pack)
+
+    p = sub.add_parser("verilog", help="write the engine as Verilog")
+    p.add_argument("-o", "--output", required=True, help="Verilog file to write")
+    p.add_argument("--name", default="tinyeie_engine", help="top module name")
+    p.add_argument("--init", help="model.bin (or a `tinyeie pack` folder) to initialise the "
+                   "memories with")
+    add_config_options(p)
+    p.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser("sim", help="run MNIST test images through the engine's RTL (Verilator)")
+    p.add_argument("model", help="compressed model (.npz)")
+    p.add_argument("--images", type=int, default=100, help="the first K test images (100)")
+    p.add_argument("--json", action="store_true", help="print the measurements as JSON")
+    p.add_argument("--board", help="simulate this board's whole design (flash boot, UART) "
+                   "with its engine; --pes may change its PEs, the other engine options do not "
+                   "apply")
+    add_config_options(p)
+    p.set_defaults(func=cmd_sim)
+
+
+def cmd_sim(args):
+    if args.board:
+        from tinyeie.boards.boards import board
+        from tinyeie.sim.board_bench import simulate_board_mnist
+
+        stats = simulate_board_mnist(board(args.board), args.model, args.images,
+                                     pes=args.pes, progress=not args.json)
+    else:
+        from tinyeie.sim.engine_bench import simulate_mnist
+
+        stats = simulate_mnist(args.model, config_from_args(args), args.images,
+                               progress=not args.json)
+    status = 0 if stats["mismatches"] == 0 else 1
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return status
+    where = f"the {args.board} board top" if args.board else "the RTL"
+    print(f"{stats['images']} MNIST test images on {where} ({stats['pes']} PEs, Verilator): "
+          f"{stats['mismatches']} differ from the golden model, {stats['errors']} misclassified "
+          f"({stats['errors'] / stats['images']:.2%})")
+    print(f"cycles per image: {stats['cycles_mean']:.0f} (ideal {stats['ideal_cycles_mean']:.0f},"
+          f" {stats['cycles_over_ideal']:.3f}x; dense {stats['dense_cycles_mean']:.0f}, "
+          f"{stats['dense_over_cycles']:.1f}x fewer)")
+    return status

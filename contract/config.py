@@ -1,0 +1,56 @@
+"""The engine's parameters: shared by the compiler, the golden model and the RTL."""
+
+from dataclasses import asdict, dataclass
+
+from tinyeie.contract.errors import TinyeieError
+
+__all__ = ["EngineConfig"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Sizes of one engine build. The defaults fit an iCE40UP5K (one SPRAM per PE).
+
+    ``pe_depth``: 16-bit words of each PE's memory (entries, then biases); ``col_depth``: rows of
+    the column table (one per layer input, all layers); ``act_depth``: the widest layer (inputs
+    or outputs); ``max_layers``: rows of the layer table; ``queue_depth``: broadcasts a PE can
+    hold before the broadcast waits for it. Its default depends on ``pes``: 4 up to 4 PEs (each
+    deeper slot costs an iCE40UP5K about 35 logic cells per PE), 8 beyond, where the busiest PE
+    of a column more often holds the others up (LeNet-300-100 on 8 PEs: 1.15x of the ideal
+    cycles with 4, 1.13x with 8) and ECP5 LUT RAM makes the depth cheap.
+    """
+
+    pes: int = 4
+    act_width: int = 8
+    code_width: int = 8
+    acc_width: int = 24
+    pe_depth: int = 16384
+    col_depth: int = 2048
+    act_depth: int = 1024
+    max_layers: int = 4
+    queue_depth: int = None
+
+    def __post_init__(self):
+        if self.queue_depth is None:
+            object.__setattr__(self, "queue_depth", 4 if self.pes <= 4 else 8)
+        def check(name, low, high):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not low <= value <= high:
+                raise TinyeieError(f"{name} must be an integer in {low}..{high}, not {value!r}")
+        check("pes", 1, 64)
+        check("act_width", 2, 16)
+        check("code_width", 2, 16)
+        check("acc_width", self.act_width + self.code_width, 40)
+        check("pe_depth", 2, 1 << 16)
+        check("col_depth", 1, 1 << 16)
+        check("act_depth", 1, 4095)
+        check("max_layers", 1, (1 << 16) // 32)
+        check("queue_depth", 2, 64)
+
+    @property
+    def bank_depth(self):
+        """Activations (and accumulators) per PE: each PE holds every ``pes``-th one."""
+        return -(-self.act_depth // self.pes)
+
+    def as_dict(self):
+        return asdict(self)

@@ -1,0 +1,60 @@
+"""From a compressed model file to what the engine runs: integer layers and packed memories.
+
+The one place that chooses the calibration images, so that ``tinyeie pack``, ``tinyeie sim``
+and the tests all quantise a model the same way.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tinyeie.contract.config import EngineConfig
+from tinyeie.sw.compiler.golden import classify, input_activations, int_forward, quantise_layers
+from tinyeie.sw.compiler.pack import pack
+from tinyeie.sw.compress.modelfile import load_model
+from tinyeie.sw.compress.quantised import mlp_forward
+
+__all__ = ["CALIBRATION_IMAGES", "Compiled", "compile_model", "calibration_images"]
+
+CALIBRATION_IMAGES = 10_000   # the first training images pick the activation scales
+
+
+@dataclass
+class Compiled:
+    """A model ready for the engine: its float layers, integer layers and packed memories."""
+
+    float_layers: list
+    int_layers: list
+    packed: object
+    config: EngineConfig
+
+    def int_logits(self, pixels):
+        """The integer reference's logits for images (n, 784) in [0, 1)."""
+        return int_forward(self.int_layers, input_activations(pixels, self.config), self.config)
+
+    def errors(self, pixels, labels):
+        """``(float error, fixed-point error)`` fractions on labelled images."""
+        float_pred = mlp_forward(self.float_layers, pixels).argmax(axis=1)
+        int_pred = classify(self.int_logits(pixels))
+        return float(np.mean(float_pred != labels)), float(np.mean(int_pred != labels))
+
+
+def calibration_images():
+    from tinyeie.sw.mnist import load_mnist
+    return load_mnist()["train"][0][:CALIBRATION_IMAGES]
+
+
+def compile_model(model, config=EngineConfig(), calibration=None):
+    """Quantise and pack a :class:`~tinyeie.sw.compress.modelfile.CompressedModel` (or its path).
+
+    ``calibration``: images (n, 784) that choose the activation scales; the first 10,000 MNIST
+    training images when not given.
+    """
+    if not hasattr(model, "layers"):
+        model = load_model(model)
+    float_layers = model.quantised_layers()
+    if calibration is None:
+        calibration = calibration_images()
+    int_layers = quantise_layers(float_layers, calibration, config)
+    return Compiled(float_layers=float_layers, int_layers=int_layers,
+                    packed=pack(int_layers, config), config=config)

@@ -1,0 +1,205 @@
+"""Writing and reading the binary model image (``model.bin``).
+
+The layout and the rules of a valid image are the contract's (:mod:`tinyeie.contract.image`):
+this module lays a :class:`~tinyeie.sw.compiler.pack.PackedModel` out in it, and reads one back
+through the same checks the board's loader makes.
+"""
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from tinyeie.contract.config import EngineConfig
+from tinyeie.contract.errors import TinyeieError
+from tinyeie.contract.image import (
+    HEADER_WORDS,
+    MAX_SECTION,
+    SECTION_WORDS,
+    SectionHeader,
+    header_words,
+    loader_model,
+    read_header,
+)
+from tinyeie.contract.layouts import LAYER_WORDS, Target, column_slices, pack_bits, to_words
+from tinyeie.contract.protocol import LoaderError
+from tinyeie.sw.compiler.pack import PackedModel, layer_descriptor
+
+__all__ = ["write_image", "read_image", "image_sections", "write_hex", "manifest",
+           "save_packed", "load_image"]
+
+
+def image_sections(packed):
+    """``(target, slice, base, words)`` for every memory, in load order."""
+    sections = []
+    for p, words in enumerate(packed.pe_words):
+        for base in range(0, len(words), MAX_SECTION):
+            sections.append((Target.PE, p, base, words[base:base + MAX_SECTION]))
+    for k in range(packed.columns.shape[1]):
+        sections.append((Target.COLUMNS, k, 0, packed.columns[:, k]))
+    sections.append((Target.LAYERS, 0, 0, packed.layer_table))
+    return [s for s in sections if len(s[3])]
+
+
+def _header(packed, n_sections):
+    cfg = packed.config
+    descriptors = [layer_descriptor(packed, i) for i in range(packed.n_layers)]
+    return header_words(
+        pes=cfg.pes, act_width=cfg.act_width, code_width=cfg.code_width,
+        acc_width=cfg.acc_width,
+        act_depth=max(max(d["in_count"], d["out_count"]) for d in descriptors),
+        layers=packed.n_layers, column_rows=len(packed.columns),
+        pe_words=max((len(w) for w in packed.pe_words), default=0), sections=n_sections,
+        in_count=descriptors[0]["in_count"], out_count=descriptors[-1]["out_count"])
+
+
+def write_image(packed):
+    """The image bytes of a :class:`~tinyeie.sw.compiler.pack.PackedModel`."""
+    sections = image_sections(packed)
+    words = _header(packed, len(sections))
+    for target, slice_, base, data in sections:
+        section = pack_bits(SectionHeader, target=target, slice=slice_, base=base,
+                            count=len(data))
+        words += to_words(section, SECTION_WORDS) + [int(w) for w in data]
+    body = np.array(words, dtype="<u2").tobytes()
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _bad(what):
+    raise TinyeieError(f"not a valid tinyeie model image: {what}")
+
+
+def read_image(blob, cfg=None):
+    """Check an image and read it back into a :class:`PackedModel`.
+
+    The checks are the board loader's (:func:`tinyeie.contract.image.loader_model`), and the
+    image must end with its trailer. With ``cfg`` (the engine it is meant for), an image packed
+    for other parameters or larger than that engine's memories is refused; the model returned
+    then carries ``cfg``. Without, it carries the parameters the header names, with depths just
+    large enough.
+    """
+    if len(blob) < 2 * HEADER_WORDS + 4 or len(blob) % 2:
+        _bad(f"{len(blob)} bytes is too short or odd (at least {2 * HEADER_WORDS + 4})")
+    h = read_header(np.frombuffer(blob[:2 * HEADER_WORDS], dtype="<u2"))
+    if h["layers"] < 1:
+        _bad("the header declares no layers")
+    try:
+        packed_for = EngineConfig(
+            pes=h["pes"], act_width=h["act_width"], code_width=h["code_width"],
+            acc_width=h["acc_width"], pe_depth=max(2, h["pe_words"]),
+            col_depth=max(1, h["column_rows"]), act_depth=max(1, h["act_depth"]),
+            max_layers=h["layers"])
+    except TinyeieError as error:
+        if blob[:4] != b"TEIE":
+            _bad(f"it starts with {blob[:4]!r}, expected b'TEIE'")
+        _bad(f"its header names an engine that cannot be built: {error}")
+    if cfg is not None:
+        check_fits_engine(packed_for, cfg)
+    result = loader_model(blob, cfg or packed_for)
+    if not result.done:
+        _bad("it is cut off before the end of its sections and trailer")
+    if result.error == LoaderError.CRC and result.length < len(blob) \
+            and zlib.crc32(blob[:-4]) == struct.unpack("<I", blob[-4:])[0]:
+        _bad(f"{len(blob) - result.length} bytes follow the last section")
+    if not result.ok:
+        _bad(result.detail)
+    if result.length != len(blob):
+        _bad(f"{len(blob) - result.length} bytes follow the trailer")
+    pes = packed_for.pes
+    pe_words = [np.zeros(packed_for.pe_depth if h["pe_words"] else 0, np.uint16)
+                for _ in range(pes)]
+    columns = np.zeros((h["column_rows"], column_slices(pes)), np.uint16)
+    layer_table = np.zeros(h["layers"] * LAYER_WORDS, np.uint16)
+    memories = {Target.PE: lambda k: pe_words[k], Target.COLUMNS: lambda k: columns[:, k],
+                Target.LAYERS: lambda k: layer_table}
+    for target, slice_, base, data in result.sections:
+        memory = memories[target](slice_)
+        if base + len(data) > len(memory):
+            _bad(f"a section writes words {base}..{base + len(data) - 1} of memory {target}, "
+                 f"slice {slice_}, past the {len(memory)} its header declares")
+        memory[base:base + len(data)] = data
+    packed = PackedModel(config=cfg or packed_for, pe_words=pe_words, columns=columns,
+                         layer_table=layer_table)
+    first, final = layer_descriptor(packed, 0), layer_descriptor(packed, h["layers"] - 1)
+    if (first["in_count"], final["out_count"]) != (h["in_count"], h["out_count"]):
+        _bad(f"the header says {h['in_count']} inputs and {h['out_count']} outputs, the layers "
+             f"{first['in_count']} and {final['out_count']}")
+    return packed
+
+
+def check_fits_engine(packed_for, cfg):
+    """Refuse an image packed for ``packed_for`` on an engine built as ``cfg``."""
+    for name in ("pes", "act_width", "code_width", "acc_width"):
+        have, need = getattr(cfg, name), getattr(packed_for, name)
+        if have != need:
+            raise TinyeieError(f"the model image was packed for {name}={need}, the engine has "
+                               f"{name}={have}: pack it again with the engine's parameters")
+    for name, what in (("pe_depth", "PE memory words"), ("col_depth", "column-table rows"),
+                       ("act_depth", "activations per layer"), ("max_layers", "layers")):
+        have, need = getattr(cfg, name), getattr(packed_for, name)
+        if need > have:
+            raise TinyeieError(f"the model needs {need:,} {what}, the engine has {have:,}")
+
+
+def load_image(path, cfg=None):
+    """Read ``model.bin`` (or the ``model.bin`` inside a `tinyeie pack` folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.bin"
+    if not path.is_file():
+        raise TinyeieError(f"model image {path} does not exist (make one with `tinyeie pack`)")
+    return read_image(path.read_bytes(), cfg)
+
+
+def write_hex(packed, folder):
+    """``$readmemh`` files, one per memory: ``pe<p>.hex``, ``columns.hex``, ``layers.hex``.
+
+    A column-table row is one hex number with slice 0 (the pointer) in the low 16 bits.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+
+    def put(name, lines):
+        path = folder / name
+        path.write_text("".join(f"{line}\n" for line in lines))
+        paths.append(path)
+
+    for p, words in enumerate(packed.pe_words):
+        put(f"pe{p}.hex", (f"{int(w):04x}" for w in words))
+    digits = 4 * packed.columns.shape[1]
+    put("columns.hex", (f"{sum(int(w) << 16 * k for k, w in enumerate(row)):0{digits}x}"
+                        for row in packed.columns))
+    put("layers.hex", (f"{int(w):04x}" for w in packed.layer_table))
+    return paths
+
+
+def manifest(packed, image):
+    """What the image holds and how full it leaves each memory, for ``manifest.json``."""
+    cfg = packed.config
+    pe_words = max(len(w) for w in packed.pe_words)
+    return {
+        "format": "tinyeie-image-v1",
+        "config": cfg.as_dict(),
+        "image_bytes": len(image),
+        "crc32": f"{struct.unpack('<I', image[-4:])[0]:#010x}",
+        "memories": {
+            "pe_words": {"used": pe_words, "depth": cfg.pe_depth},
+            "column_rows": {"used": len(packed.columns), "depth": cfg.col_depth},
+            "layers": {"used": packed.n_layers, "depth": cfg.max_layers},
+        },
+        "layers": packed.stats,
+    }
+
+
+def save_packed(packed, folder):
+    """Write ``model.bin``, ``manifest.json`` and ``mem/*.hex`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    image = write_image(packed)
+    (folder / "model.bin").write_bytes(image)
+    (folder / "manifest.json").write_text(json.dumps(manifest(packed, image), indent=2) + "\n")
+    write_hex(packed, folder / "mem")
+    return folder / "model.bin"

@@ -1,0 +1,1 @@
+"""Deep Compression: networks, training, pruning, weight sharing, Huffman coding, model files."""

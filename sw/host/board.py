@@ -1,0 +1,256 @@
+"""The host's side of the UART protocol: a board as a Python object.
+
+:class:`Board` sends requests and reads answers over anything with pyserial's ``read(n)``,
+``write(data)`` and ``timeout`` (a ``serial.Serial``, or a fake in tests); :meth:`Board.open`
+opens a serial port by name. Every failure is a :class:`~tinyeie.contract.errors.TinyeieError` that
+says what the board reported and what to do about it.
+"""
+
+import time
+
+from tinyeie.contract.errors import TinyeieError
+from tinyeie.contract.protocol import (
+    DROPPING,
+    MAX_PAYLOAD,
+    ErrorCode,
+    LoaderError,
+    Request,
+    Response,
+    doc_name,
+)
+from tinyeie.sw.host.frames import Frame, FrameDecoder, encode_frame
+from tinyeie.sw.host.payloads import (
+    infer_payload,
+    load_start_payload,
+    parse_ack,
+    parse_error,
+    parse_result,
+    parse_status,
+)
+
+__all__ = ["Board", "BoardError", "LOAD_HINT"]
+
+#: How the messages tell a user to load a model.
+LOAD_HINT = "load a model image onto it first (tinyeie.sw.host.board.Board.load)"
+
+# What each error means for the user, and what to do.
+_ADVICE = {
+    ErrorCode.BAD_CRC: "the board received a corrupted frame: check the cable and the baud "
+                       "rate, then try again",
+    ErrorCode.BAD_LENGTH: "the board refused the frame's length",
+    ErrorCode.UNKNOWN_TYPE: "the board does not know this request: are host and bitstream from "
+                            "the same tinyeie version?",
+    ErrorCode.TIMEOUT: "the frame stopped arriving half-way (bytes lost, or the host wrote too "
+                       "slowly): try again",
+    ErrorCode.NO_MODEL: f"the board has no valid model: {LOAD_HINT}",
+    ErrorCode.BAD_IMAGE: "the board refused the model image",
+    ErrorCode.SEQUENCE: "the board was not expecting this step of a load (a load was "
+                        "interrupted or announced another length): start the load again",
+    ErrorCode.LINE: "the board's UART saw a framing error or overrun: check the baud rate and "
+                    "the wiring, then try again",
+    ErrorCode.NOISE: "the board saw stray bytes outside a frame",
+}
+
+_LOADER_ADVICE = {
+    LoaderError.MAGIC: "it is not a tinyeie model image",
+    LoaderError.VERSION: "its format version is not the one this bitstream reads",
+    LoaderError.CONFIG: "it was packed for other engine parameters (PEs, widths) than the "
+                        "board's: pack it again for this board",
+    LoaderError.TOO_LARGE: "it needs more memory than the board's engine has",
+    LoaderError.SECTION: "a section names a memory the engine lacks or runs past its end",
+    LoaderError.CRC: "its CRC-32 does not match: the file is corrupted, or bytes were damaged on "
+                     "the way: load it again",
+    LoaderError.LENGTH: "it ended early, or its length is not the one announced",
+}
+
+
+class BoardError(TinyeieError):
+    """The board answered a request with ERROR.
+
+    Members
+    -------
+    code : int
+        The error code (:class:`~tinyeie.contract.protocol.ErrorCode`).
+    request : int
+        The request type the board named.
+    """
+
+    def __init__(self, message, code, request):
+        super().__init__(message)
+        self.code = code
+        self.request = request
+
+
+class Board:
+    """A board running the tinyeie bitstream, over a serial port.
+
+    Parameters
+    ----------
+    port
+        A pyserial-like object: ``read(n)`` returns up to ``n`` bytes, fewer once its
+        ``timeout`` (seconds) passes; ``write(data)``.
+    settle : float
+        Seconds to leave the line quiet after an error that makes the board drop bytes until
+        the line is quiet (BAD-LENGTH, UNKNOWN-TYPE, LINE): longer than the board's timeout,
+        2**20 clock cycles (87 ms at 12 MHz).
+
+    Examples
+    --------
+    >>> board = Board.open("/dev/ttyUSB1")                      # doctest: +SKIP
+    >>> board.load(open("model.bin", "rb").read())              # doctest: +SKIP
+    >>> board.infer(pixels).cls                                 # doctest: +SKIP
+    7
+    """
+
+    def __init__(self, port, settle=0.1):
+        self.port = port
+        self.settle = settle
+        self._quiet_from = 0.0      # time.monotonic() when the board listens again
+
+    @classmethod
+    def open(cls, device, baudrate=115200, timeout=2.0):
+        """A :class:`Board` on the serial port ``device`` (pyserial, 8N1)."""
+        try:
+            import serial
+        except ImportError:
+            raise TinyeieError("talking to a board needs pyserial: pip install pyserial") \
+                from None
+        try:
+            port = serial.Serial(device, baudrate=baudrate, timeout=timeout)
+        except (serial.SerialException, ValueError) as error:
+            raise TinyeieError(f"cannot open the serial port {device}: {error}") from None
+        return cls(port)
+
+    # -- requests ----------------------------------------------------------------------------
+
+    def status(self):
+        """The board's :class:`~tinyeie.sw.host.payloads.Status`."""
+        return self._parse(parse_status, self._request(Request.STATUS, expect=Response.STATUS))
+
+    def load(self, image, chunk=MAX_PAYLOAD, progress=True):
+        """Load a model image (the bytes of a ``model.bin``); the board checks it at the end.
+
+        Sends LOAD-START, the image in LOAD-DATA frames of ``chunk`` bytes (each acknowledged
+        before the next goes), then LOAD-END. A refused image raises :class:`BoardError` naming
+        the board's reason; the board then has no valid model.
+        """
+        image = bytes(image)
+        if not 1 <= chunk <= MAX_PAYLOAD:
+            raise TinyeieError(f"chunk must be 1..{MAX_PAYLOAD} bytes, not {chunk}")
+        if not image:
+            raise TinyeieError("the model image is empty")
+        from tqdm import tqdm
+
+        self._request(Request.LOAD_START, load_start_payload(len(image)), expect=Response.ACK)
+        with tqdm(total=len(image), unit="B", unit_scale=True, desc="load",
+                  disable=not progress, leave=False) as bar:
+            for offset in range(0, len(image), chunk):
+                part = image[offset:offset + chunk]
+                self._request(Request.LOAD_DATA, part, expect=Response.ACK)
+                bar.update(len(part))
+        self._request(Request.LOAD_END, expect=Response.ACK)
+
+    def infer(self, activations):
+        """Classify one input: ``activations`` are the model's inputs as signed integers.
+
+        Returns an :class:`~tinyeie.sw.host.payloads.InferResult` (logits, class, cycles).
+        """
+        try:
+            payload = infer_payload(activations)
+        except ValueError as error:
+            raise TinyeieError(str(error)) from None
+        if not 1 <= len(payload) <= MAX_PAYLOAD:
+            raise TinyeieError(f"INFER carries 1..{MAX_PAYLOAD} activations, not {len(payload)}")
+        return self._parse(parse_result,
+                           self._request(Request.INFER, payload, expect=Response.RESULT))
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def _request(self, request, payload=b"", *, expect):
+        """Send one request, return the payload of its answer of type ``expect``."""
+        wait = self._quiet_from - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        flush = getattr(self.port, "reset_input_buffer", None)
+        if flush is not None:
+            flush()                 # whatever is left of an answer that went wrong before
+        self.port.write(encode_frame(request, payload))
+        frame = self._read_frame(request)
+        if frame.type == Response.ERROR:
+            raise self._board_error(request, frame.payload)
+        if frame.type != expect:
+            raise TinyeieError(f"the board answered {doc_name(request, Request)} with "
+                               f"{doc_name(frame.type, Response)} instead of "
+                               f"{doc_name(expect, Response)}: host and board are out of step; "
+                               f"try again")
+        if expect == Response.ACK and (acked := self._parse(parse_ack, frame.payload)) != request:
+            raise TinyeieError(f"the board acknowledged {doc_name(acked, Request)} "
+                               f"instead of {doc_name(request, Request)}: host and board are out "
+                               f"of step; try again")
+        return frame.payload
+
+    @staticmethod
+    def _parse(parser, payload):
+        try:
+            return parser(payload)
+        except ValueError as error:
+            raise TinyeieError(f"the board's answer does not parse ({error}): are host and "
+                               f"bitstream from the same tinyeie version?") from None
+
+    def _read_frame(self, request):
+        """The next answer, skipping NOISE reports (they concern bytes sent before)."""
+        decoder = FrameDecoder(types=list(Response))
+        saw_noise = False
+        while True:
+            wanted = decoder.wanted
+            data = self.port.read(wanted)
+            for event in decoder.feed(data):
+                if isinstance(event, Frame):
+                    if (event.type == Response.ERROR and len(event.payload) == 2
+                            and event.payload[0] == ErrorCode.NOISE):
+                        saw_noise = True
+                        continue
+                    return event
+                if event.code != ErrorCode.NOISE:
+                    raise TinyeieError(f"the board's answer to {doc_name(request, Request)} "
+                                       f"arrived damaged ({doc_name(event.code)}): check the "
+                                       f"cable and the baud rate, then try again")
+            if len(data) < wanted:
+                timeout = getattr(self.port, "timeout", None)
+                within = f" within {timeout} s" if timeout is not None else ""
+                what = ("it only reported stray bytes (the request's start was lost?)"
+                        if saw_noise else "check the port, the baud rate and that the board "
+                        "runs the tinyeie bitstream")
+                raise TinyeieError(f"the board did not answer {doc_name(request, Request)}"
+                                   f"{within}: {what}")
+
+    def _board_error(self, request, payload):
+        code, about = payload[0], payload[1]
+        if code in DROPPING:
+            self._quiet_from = time.monotonic() + self.settle
+        name, about_name = parse_error(payload)
+        advice = _ADVICE.get(code, "an error this host does not know")
+        if code == ErrorCode.BAD_LENGTH and request == Request.INFER:
+            advice += f": {self._expected_inputs()}"
+        elif code == ErrorCode.BAD_IMAGE:
+            advice += f": {self._loader_reason()}"
+        if about not in (0, request):
+            about_name = f"{about_name} (sent {doc_name(request, Request)})"
+        return BoardError(f"the board answered {about_name} with ERROR {name}: {advice}",
+                          code, about)
+
+    def _expected_inputs(self):
+        try:
+            status = self.status()
+        except TinyeieError:
+            return "the model takes another number of inputs"
+        return f"its model takes {status.in_count} inputs"
+
+    def _loader_reason(self):
+        try:
+            status = self.status()
+        except TinyeieError:
+            return "the reason could not be read back"
+        error = status.last_loader_error
+        reason = _LOADER_ADVICE.get(error, "for a reason this host does not know")
+        return f"{doc_name(error, LoaderError)}: {reason}; the board has no valid model now"
