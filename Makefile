@@ -54,10 +54,10 @@ demo: $(STAMP)
 	$(BIN)/tinyeie report models/lenet300.npz -o build/report/lenet300
 	$(BIN)/tinyeie pack models/lenet300.npz --pes 4 -o build/demo/lenet300-4pe
 	$(BIN)/tinyeie verilog --pes 4 -o build/demo/engine.v
-	OPENBLAS_NUM_THREADS=1 $(BIN)/tinyeie sim models/lenet300.npz --pes 4 --images 200
-	$(BIN)/tinyeie build --board icebreaker models/lenet300.npz -o build/icebreaker
+	OPENBLAS_NUM_THREADS=1 $(BIN)/tinyeie sim build/demo/lenet300-4pe --images 200
+	$(BIN)/tinyeie build --board icebreaker build/demo/lenet300-4pe -o build/icebreaker
 	@echo "To run it on an iCEBreaker: make prog BOARD=icebreaker, then"
-	@echo "  $(BIN)/tinyeie infer --port /dev/ttyUSB1 --mnist-index 0"
+	@echo "  $(BIN)/tinyeie infer --port /dev/ttyUSB1 --model-image build/icebreaker/model"
 
 # A board's bitstream (and flash image) for MODEL, in build/BOARD.
 bitstream: $(STAMP)

@@ -17,10 +17,10 @@ from tinyeie.boards.toolchain import build_bitstream, read_utilisation
 from tinyeie.boards.top import BoardTop, PlatformTop
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.hw.uart import baud_divisor
-from tinyeie.sw.compiler.compile import compile_model
-from tinyeie.sw.compiler.image import save_packed
+from tinyeie.sw.compiler.compile import is_model_image, packed_model
+from tinyeie.sw.compiler.image import fit_to_engine, load_image, save_packed
 
-__all__ = ["build_board", "flash_image", "DESIGN_NAME"]
+__all__ = ["board_packed", "build_board", "flash_image", "DESIGN_NAME"]
 
 DESIGN_NAME = "tinyeie"
 
@@ -33,22 +33,31 @@ def flash_image(bitstream, model, offset=MODEL_FLASH_OFFSET):
     return bitstream + b"\xff" * (offset - len(bitstream)) + model
 
 
-def board_config(board, model, pes=None):
-    """The engine for ``board`` and this model: ECP5 PE memories sized to the model."""
+def board_packed(board, model, pes=None):
+    """The model at path ``model`` for ``board``'s engine (with ``pes`` PEs if given): a model
+    image as it is, a compressed model packed (once) for the board. The packed model's config
+    is the engine to build: ECP5 PE memories are sized to the model."""
     cfg = board.engine_config(pes)
-    if board.family != "ecp5":
-        return cfg
-    trial = compile_model(model, replace(cfg, pe_depth=1 << 16))
-    return board.engine_config(pes, pe_words=max(len(w) for w in trial.packed.pe_words))
+    if is_model_image(model):
+        packed = load_image(model)
+        if pes is None and packed.config.pes != cfg.pes:
+            cfg = board.engine_config(packed.config.pes)
+    else:
+        # ECP5 sizes its PE memories to the model: pack without a bound, size, then fit.
+        packed = packed_model(model, replace(cfg, pe_depth=1 << 16)
+                              if board.family == "ecp5" else cfg)
+    cfg = board.engine_config(cfg.pes, pe_words=max(len(w) for w in packed.pe_words))
+    return fit_to_engine(packed, cfg)
 
 
 def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, progress=True):
-    """Build ``board`` with the compressed model at path ``model``; returns the JSON fields."""
+    """Build ``board`` with the model at path ``model`` (a model image, or a compressed model
+    to pack); returns the JSON fields."""
     build_dir = Path(build_dir or Path("build") / board.name)
-    cfg = board_config(board, model, pes)
-    compiled = compile_model(model, cfg)
-    image_path = save_packed(compiled.packed, build_dir / "model")
-    baked = compiled.packed if board.model_in_bitstream else None
+    packed = board_packed(board, model, pes)
+    cfg = packed.config
+    image_path, _ = save_packed(packed, build_dir / "model")
+    baked = packed if board.model_in_bitstream else None
     top = PlatformTop(board, cfg, baked, baud)
 
     clock_hz = top.clock_hz()

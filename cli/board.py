@@ -3,8 +3,6 @@
 import json
 from pathlib import Path
 
-import numpy as np
-
 from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["register"]
@@ -15,8 +13,9 @@ def cmd_build(args):
     from tinyeie.boards.build import build_board
 
     b = board(args.board)
-    if not Path(args.model).is_file():
-        raise TinyeieError(f"compressed model {args.model} does not exist")
+    if not Path(args.model).exists():
+        raise TinyeieError(f"model {args.model} does not exist (a model image from `tinyeie "
+                           f"pack`, or a compressed model .npz)")
     fields = build_board(b, args.model, pes=args.pes, build_dir=args.output,
                          progress=not args.json)
     if args.json:
@@ -51,24 +50,10 @@ def cmd_program(args):
 
 def _input_pixels(args):
     """The 784 pixels in [0, 1) to classify, and their label if known."""
-    from tinyeie.sw.mnist import load_mnist
+    from tinyeie.sw.mnist import load_mnist, read_digit_image
 
     if args.image:
-        from matplotlib.image import imread
-        try:
-            pixels = np.asarray(imread(args.image), dtype=np.float64)
-        except (OSError, ValueError, SyntaxError) as error:
-            raise TinyeieError(f"cannot read the image {args.image}: {error}") from None
-        if pixels.ndim == 3:                      # RGB(A) -> grey
-            pixels = pixels[..., :3].mean(axis=2)
-        if pixels.shape != (28, 28):
-            raise TinyeieError(f"{args.image} is {pixels.shape[1]}x{pixels.shape[0]} pixels; "
-                               f"MNIST models take 28x28 (white digit on black)")
-        if pixels.max() > 1.0:
-            pixels = pixels / 255.0
-        if pixels.mean() > 0.5:                   # a dark digit on white paper
-            pixels = 1.0 - pixels
-        return np.minimum(pixels.reshape(784), 0.99609375), None
+        return read_digit_image(args.image), None
     x, y = load_mnist()["test"]
     if not 0 <= args.mnist_index < len(x):
         raise TinyeieError(f"--mnist-index must be 0..{len(x) - 1}, not {args.mnist_index}")
@@ -76,25 +61,25 @@ def _input_pixels(args):
 
 
 def cmd_infer(args):
-    from tinyeie.contract.config import EngineConfig
-    from tinyeie.sw.compiler.compile import compile_model
+    from tinyeie.sw.compiler.compile import golden_logits
     from tinyeie.sw.compiler.golden import classify, input_activations
+    from tinyeie.sw.compiler.image import image_path, load_image
     from tinyeie.sw.host.board import Board
 
     host = Board.open(args.port, baudrate=args.baud)
+    # The golden answer comes from the model image the board holds (or is about to).
+    packed = load_image(args.load or args.image_file)
     if args.load:
-        host.load(Path(args.load).read_bytes() if not Path(args.load).is_dir()
-                  else (Path(args.load) / "model.bin").read_bytes())
+        host.load(image_path(args.load).read_bytes())
     status = host.status()
     if not status.model_valid:
         raise TinyeieError(f"the board has no valid model (last loader error: "
                            f"{status.last_loader_error_name}): load one with `tinyeie infer "
                            f"--port {args.port} --load build/BOARD/model`")
     pixels, label = _input_pixels(args)
-    cfg = EngineConfig(pes=status.pes, act_width=status.act_width,
-                       code_width=status.code_width, acc_width=status.acc_width)
-    result = host.infer(input_activations(pixels, cfg))
-    golden = compile_model(args.model, cfg).int_logits(pixels[None])[0]
+    inputs = input_activations(pixels, packed.config)
+    result = host.infer(inputs)
+    golden = golden_logits(packed, inputs[None])[0]
     same = list(result.logits) == [int(v) for v in golden]
     print(f"class {result.cls}" + (f" (label {label})" if label is not None else "")
           + f", {result.cycles} engine cycles")
@@ -132,8 +117,9 @@ def register(sub):
     source.add_argument("--mnist-index", type=int, default=0,
                         help="an MNIST test image (default 0)")
     source.add_argument("image", nargs="?", help="a 28x28 PNG (white or dark digit)")
-    p.add_argument("--model", default=str(Path(__file__).resolve().parent.parent / "models"
-                                          / "lenet300.npz"),
-                   help="the compressed model on the board, for the golden model's answer")
-    p.add_argument("--load", help="first load this model.bin (or `tinyeie pack` folder)")
+    p.add_argument("--model-image", dest="image_file", default="build/icebreaker/model",
+                   help="the model image the board holds (model.bin or its folder), for the "
+                        "golden model's answer (default build/icebreaker/model)")
+    p.add_argument("--load", help="first load this model image (model.bin or `tinyeie pack` "
+                   "folder) onto the board; the golden answer then comes from it")
     p.set_defaults(func=cmd_infer)

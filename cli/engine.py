@@ -30,10 +30,18 @@ def add_config_options(parser):
         parser.add_argument(option, type=int, dest=field, help=text)
 
 
-def config_from_args(args):
+def config_from_args(args, model=None):
+    """The engine the options describe. For a model image (``model`` a .bin or a pack folder)
+    given without options: None, the engine its header describes."""
     fields = {field: getattr(args, field) for field, _ in CONFIG_OPTIONS.values()
               if getattr(args, field) is not None}
-    return EngineConfig(pes=args.pes or EngineConfig().pes, **fields)
+    if args.pes is not None:
+        fields["pes"] = args.pes
+    if model is not None and not fields:
+        from tinyeie.sw.compiler.compile import is_model_image
+        if is_model_image(model):
+            return None
+    return EngineConfig(**fields)
 
 
 def cmd_pack(args):
@@ -43,8 +51,7 @@ def cmd_pack(args):
 
     cfg = config_from_args(args)
     compiled = compile_model(args.model, cfg)
-    path = save_packed(compiled.packed, args.output)
-    manifest = json.loads((Path(args.output) / "manifest.json").read_text())
+    path, manifest = save_packed(compiled.packed, args.output)
     used = manifest["memories"]
     print(f"{path}: {manifest['image_bytes']:,} bytes for {cfg.pes} PEs; PE memory "
           f"{used['pe_words']['used']:,} of {cfg.pe_depth:,} words, column table "
@@ -89,7 +96,8 @@ def register(sub):
     p.set_defaults(func=cmd_verilog)
 
     p = sub.add_parser("sim", help="run MNIST test images through the engine's RTL (Verilator)")
-    p.add_argument("model", help="compressed model (.npz)")
+    p.add_argument("model", help="model image (model.bin or a `tinyeie pack` folder), or a "
+                   "compressed model (.npz) to pack first")
     p.add_argument("--images", type=int, default=100, help="the first K test images (100)")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON")
     p.add_argument("--board", help="simulate this board's whole design (flash boot, UART) "
@@ -102,15 +110,18 @@ def register(sub):
 def cmd_sim(args):
     if args.board:
         from tinyeie.boards.boards import board
+        from tinyeie.boards.build import board_packed
         from tinyeie.sim.board_bench import simulate_board_mnist
 
-        stats = simulate_board_mnist(board(args.board), args.model, args.images,
-                                     pes=args.pes, progress=not args.json)
+        b = board(args.board)
+        packed = board_packed(b, args.model, args.pes)
+        stats = simulate_board_mnist(b, packed, args.images, progress=not args.json)
     else:
         from tinyeie.sim.engine_bench import simulate_mnist
+        from tinyeie.sw.compiler.compile import packed_model
 
-        stats = simulate_mnist(args.model, config_from_args(args), args.images,
-                               progress=not args.json)
+        packed = packed_model(args.model, config_from_args(args, args.model))
+        stats = simulate_mnist(packed, args.images, progress=not args.json)
     status = 0 if stats["mismatches"] == 0 else 1
     if args.json:
         print(json.dumps(stats, indent=2))

@@ -1,41 +1,25 @@
 """The ``tinyeie`` command line."""
 
 import argparse
-import importlib
 import json
 import sys
 
-import numpy as np
-
+from tinyeie.cli import board, engine
 from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["main"]
 
-TRAIN_DEFAULTS = {
-    "lenet5": dict(epochs=20, lr=0.01),
-    "mlp": dict(epochs=30, lr=0.05),
-}
-
-
-def _training_data():
-    from tinyeie.sw.mnist import load_mnist
-    d = load_mnist()
-    # The standard 60,000-image MNIST training set: mnist.pkl.gz splits it 50,000 + 10,000.
-    x = np.concatenate([d["train"][0], d["valid"][0]])
-    y = np.concatenate([d["train"][1], d["valid"][1]])
-    return x, y, d["test"]
-
-
 def cmd_train(args):
     from tinyeie.sw.compress.floatfile import save_float
     from tinyeie.sw.compress.nets import build, parse_arch
-    from tinyeie.sw.compress.train import TrainConfig, train
+    from tinyeie.sw.compress.train import default_train_config, train
+    from tinyeie.sw.mnist import load_mnist, training_set
 
     arch = parse_arch(args.model)
-    defaults = TRAIN_DEFAULTS["lenet5" if arch == "lenet5" else "mlp"]
-    cfg = TrainConfig(epochs=args.epochs or defaults["epochs"], lr=args.lr or defaults["lr"],
-                      batch=args.batch, augment=args.augment, seed=args.seed)
-    x, y, (xt, yt) = _training_data()
+    cfg = default_train_config(arch, epochs=args.epochs, lr=args.lr, batch=args.batch,
+                               augment=args.augment, seed=args.seed)
+    x, y = training_set()
+    xt, yt = load_mnist()["test"]
     net = build(arch, seed=args.seed)
     train(net, x, y, cfg, desc=f"train {args.model}")
     err = net.error(xt, yt)
@@ -44,26 +28,26 @@ def cmd_train(args):
     return 0
 
 
-def _float_list(text):
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected numbers separated by commas, got {text!r}") from None
+def _list_of(kind, what):
+    """An argparse type: ``kind`` values separated by commas."""
+    def parse(text):
+        try:
+            return [kind(v) for v in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {what} separated by commas, got {text!r}") from None
+    return parse
 
 
-def _int_list(text):
-    try:
-        return [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected integers separated by commas, got {text!r}") from None
+_float_list = _list_of(float, "numbers")
+_int_list = _list_of(int, "integers")
 
 
 def cmd_compress(args):
     from tinyeie.sw.compress.floatfile import load_float
     from tinyeie.sw.compress.modelfile import save_model
     from tinyeie.sw.compress.pipeline import check_config, compress, default_config
+    from tinyeie.sw.mnist import load_mnist, training_set
 
     net, _ = load_float(args.input)
     cfg = default_config(net.arch, len(net.params))
@@ -81,8 +65,7 @@ def cmd_compress(args):
     if args.finetune_epochs is not None:
         cfg.finetune.epochs = args.finetune_epochs
     check_config(cfg, len(net.params))
-    x, y, test = _training_data()
-    model = compress(net, (x, y), test, cfg)
+    model = compress(net, training_set(), load_mnist()["test"], cfg)
     save_model(args.output, model)
     print(f"written to {args.output}; `tinyeie stats {args.output}` for its tables")
     return 0
@@ -106,14 +89,10 @@ def cmd_stats(args):
 
 
 def cmd_decompress(args):
-    from tinyeie.sw.compress.modelfile import load_model
+    from tinyeie.sw.compress.modelfile import load_model, save_dense
 
     model = load_model(args.model)
-    arrays = model.dense_arrays()
-    if not model.is_mlp:
-        arrays["arch"] = np.array(model.arch)
-    with open(args.output, "wb") as f:
-        np.savez(f, **arrays)
+    save_dense(args.output, model)
     print(f"{len(model.layers)} dense layers written to {args.output}")
     return 0
 
@@ -139,7 +118,7 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, help="float model file (.npz)")
     p.add_argument("--epochs", type=int, help="default 30 for MLPs, 20 for lenet5")
     p.add_argument("--lr", type=float, help="initial learning rate (cosine decay)")
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--batch", type=int, default=64, help="minibatch size (64)")
     p.add_argument("--augment", type=int, default=2, help="random shift in pixels (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_train)
@@ -176,15 +155,9 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, help="directory for the PNG files")
     p.set_defaults(func=cmd_report)
 
-    # The engine's and the boards' commands live beside their code.
-    for module in ("engine", "board"):
-        try:
-            extension = importlib.import_module(f"{__package__}.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{__package__}.{module}":
-                raise
-            continue
-        extension.register(sub)
+    # The engine's and the boards' commands have files of their own.
+    engine.register(sub)
+    board.register(sub)
     return parser
 
 

@@ -18,9 +18,8 @@ The resource also brings ``wp`` and ``hold``, inverted the same way: left at 0 t
 pins high, as a read wants. On the UPduino v3 ``hold`` is pin 20, which is also its ``clk12``
 (once the oscillator jumper is soldered), so the platform refuses to give out both.
 
-:func:`flash_testbench` puts a flash model (:class:`tinyeie.sim.flash_model.FlashChip`) on
-the pins in Amaranth's simulator; the same model runs under cocotb as
-:class:`tinyeie.sim.flash_model.SPIFlashModel`.
+Its tests put a flash model on the pins (:mod:`tinyeie.sim.flash_model`: in Amaranth's simulator
+and under cocotb).
 """
 
 import math
@@ -30,7 +29,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["SPIFlashReader", "wake_cycles_for", "flash_testbench", "T_RES1", "MAX_CLK_FREQ"]
+__all__ = ["SPIFlashReader", "wake_cycles_for", "T_RES1", "MAX_CLK_FREQ"]
 
 T_RES1 = 3e-6           # W25Q128JV: CS high after Release from Deep Power-Down, in seconds
 MAX_CLK_FREQ = 48e6     # the fastest clock a tinyeie board runs (UPduino v3's SB_HFOSC)
@@ -273,40 +272,3 @@ class SPIFlashReader(wiring.Component):
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
 
         return m
-
-
-def flash_testbench(chip, cs_n, sck, copi, cipo):
-    """A testbench for Amaranth's simulator that puts a flash model on the given pins.
-
-    Add it with ``sim.add_testbench(flash_testbench(...), background=True)``. It looks at the
-    pins after every clock edge, so its time stamps are clock cycles (give the chip's
-    ``t_res1`` and ``t_shsl`` in cycles), and it also checks when ``copi`` changes (it sets
-    the chip's ``exact``). That is exact for pins driven by registers of the clock, as those
-    of :class:`SPIFlashReader` are.
-
-    Parameters
-    ----------
-    chip : FlashChip
-        The flash model (:class:`tinyeie.sim.flash_model.FlashChip`).
-    cs_n, sck, copi, cipo : Signal
-        The pins, e.g. those of an :class:`SPIFlashReader`.
-
-    Returns
-    -------
-    async function
-        The testbench. A protocol violation raises
-        :class:`~tinyeie.sim.flash_model.FlashProtocolError` in it, which stops the
-        simulation, when the chip is ``strict``.
-    """
-    chip.exact, chip.unit = True, " cycles"
-
-    async def testbench(ctx):
-        cycle = 0
-        level = chip.step(cycle, ctx.get(cs_n), ctx.get(sck), ctx.get(copi))
-        while True:
-            if level is not None:
-                ctx.set(cipo, level)
-            await ctx.tick()
-            cycle += 1
-            level = chip.step(cycle, ctx.get(cs_n), ctx.get(sck), ctx.get(copi))
-    return testbench

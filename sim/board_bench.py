@@ -10,13 +10,12 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from tinyeie.sim.board_run import run_board
-from tinyeie.sw.compiler.golden import classify, dense_cycles, input_activations
-from tinyeie.sw.compiler.interpreter import Interpreter
-from tinyeie.sw.mnist import load_mnist
+from tinyeie.sim.engine_bench import cycle_figures, mnist_inputs
+from tinyeie.sw.compiler.compile import golden_logits
+from tinyeie.sw.compiler.golden import classify
 
 __all__ = ["simulate_board_mnist"]
 
@@ -31,18 +30,11 @@ def _follow(path, bar, stop):
         bar.update(done - bar.n)
 
 
-def simulate_board_mnist(board, model, images, *, pes=None, progress=True):
-    """Run the first ``images`` MNIST test images through ``board``'s design; a dict."""
-    from tinyeie.boards.build import board_config
-    from tinyeie.contract.errors import TinyeieError
-    from tinyeie.sw.compiler.compile import compile_model
-
-    cfg = board_config(board, model, pes)
-    compiled = compile_model(model, cfg)
-    xt, yt = load_mnist()["test"]
-    if not 1 <= images <= len(xt):
-        raise TinyeieError(f"--images must be 1..{len(xt)}, not {images}")
-    inputs = input_activations(xt[:images], cfg)
+def simulate_board_mnist(board, packed, images, *, progress=True):
+    """Run the first ``images`` MNIST test images through ``board``'s design with the packed
+    model ``packed`` (its config is the board's engine); a dict of the measurements."""
+    cfg = packed.config
+    inputs, labels = mnist_inputs(cfg, images)
     with tempfile.TemporaryDirectory(prefix="tinyeie-progress-") as tmp:
         counter = Path(tmp) / "done"
         bar = tqdm(total=images, unit="image", desc=f"{board.name} (boot, then UART)",
@@ -52,30 +44,24 @@ def simulate_board_mnist(board, model, images, *, pes=None, progress=True):
         follower.start()
         started = time.monotonic()
         try:
-            out = run_board(board, cfg, compiled.packed, inputs, args={"progress": str(counter)},
+            out = run_board(board, cfg, packed, inputs, args={"progress": str(counter)},
                             rtl_flash=True)
         finally:
             stop.set()
             follower.join()
             bar.update(images - bar.n)
             bar.close()
-    golden = compiled.int_logits(xt[:images])
-    interpreter = Interpreter(compiled.packed)
-    ideal = np.array([interpreter.run(a).ideal_cycles for a in inputs])
-    dense = dense_cycles([layer.shape for layer in compiled.int_layers], cfg.pes)
-    cycles = out["cycles"]
+    golden = golden_logits(packed, inputs)
+    figures = cycle_figures(packed, inputs, out["cycles"])
+    del figures["cycles_max"]
     return {
         "board": board.name,
         "images": images,
         "pes": cfg.pes,
         "mismatches": int((out["logits"] != golden).any(axis=1).sum()),
         "class_mismatches": int((out["classes"] != classify(golden)).sum()),
-        "errors": int((out["classes"] != yt[:images]).sum()),
-        "cycles_mean": float(cycles.mean()),
-        "ideal_cycles_mean": float(ideal.mean()),
-        "dense_cycles_mean": float(dense),
-        "cycles_over_ideal": float(cycles.mean() / ideal.mean()),
-        "dense_over_cycles": float(dense / cycles.mean()),
+        "errors": int((out["classes"] != labels).sum()),
+        **figures,
         "boot": "SPI flash" if board.flash_boot else "block RAM from the bitstream",
         "simulation_seconds": round(time.monotonic() - started, 1),
         "config": cfg.as_dict(),

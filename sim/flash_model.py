@@ -15,7 +15,7 @@ Two front ends put a chip on a design's pins, both sharing this one model of the
 
 - :class:`SPIFlashModel`, here: a cocotb task for Verilator runs, woken only by edges of
   ``sck`` and ``cs_n`` (time in nanoseconds);
-- :func:`tinyeie.hw.spiflash.flash_testbench`: a testbench for Amaranth's simulator, which looks
+- :func:`flash_testbench`: a testbench for Amaranth's simulator, which looks
   at the pins after every clock edge (time in cycles) and so also checks when ``copi`` changes.
 
 This module imports cocotb but needs no simulator to import, so Amaranth tests can use
@@ -31,7 +31,8 @@ import cocotb
 from cocotb.utils import get_sim_time
 
 __all__ = ["RELEASE_POWER_DOWN", "READ_DATA", "DEVICE_ID", "FLASH_SIZE", "T_RES1_NS",
-           "T_SHSL_NS", "FlashProtocolError", "Transaction", "FlashChip", "SPIFlashModel"]
+           "T_SHSL_NS", "FlashProtocolError", "Transaction", "FlashChip", "SPIFlashModel",
+           "flash_testbench"]
 
 RELEASE_POWER_DOWN = 0xAB
 READ_DATA = 0x03
@@ -325,7 +326,7 @@ class SPIFlashModel:
     Notes
     -----
     ``copi`` is read only at SCK and CS edges, so this model cannot tell when it changed
-    between them; :func:`tinyeie.hw.spiflash.flash_testbench` checks that on Amaranth's
+    between them; :func:`flash_testbench` checks that on Amaranth's
     simulator.
     """
 
@@ -357,3 +358,40 @@ class SPIFlashModel:
         """End the model's tasks (the chip and its log stay)."""
         for task in self._tasks:
             task.cancel()
+
+
+def flash_testbench(chip, cs_n, sck, copi, cipo):
+    """A testbench for Amaranth's simulator that puts a flash model on the given pins.
+
+    Add it with ``sim.add_testbench(flash_testbench(...), background=True)``. It looks at the
+    pins after every clock edge, so its time stamps are clock cycles (give the chip's
+    ``t_res1`` and ``t_shsl`` in cycles), and it also checks when ``copi`` changes (it sets
+    the chip's ``exact``). That is exact for pins driven by registers of the clock, as those
+    of :class:`~tinyeie.hw.spiflash.SPIFlashReader` are.
+
+    Parameters
+    ----------
+    chip : FlashChip
+        The flash model.
+    cs_n, sck, copi, cipo : Signal
+        The pins, e.g. those of a :class:`tinyeie.hw.spiflash.SPIFlashReader`.
+
+    Returns
+    -------
+    async function
+        The testbench. A protocol violation raises
+        :class:`FlashProtocolError` in it, which stops the
+        simulation, when the chip is ``strict``.
+    """
+    chip.exact, chip.unit = True, " cycles"
+
+    async def testbench(ctx):
+        cycle = 0
+        level = chip.step(cycle, ctx.get(cs_n), ctx.get(sck), ctx.get(copi))
+        while True:
+            if level is not None:
+                ctx.set(cipo, level)
+            await ctx.tick()
+            cycle += 1
+            level = chip.step(cycle, ctx.get(cs_n), ctx.get(sck), ctx.get(copi))
+    return testbench

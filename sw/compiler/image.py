@@ -8,6 +8,7 @@ through the same checks the board's loader makes.
 import json
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,8 @@ from tinyeie.contract.layouts import LAYER_WORDS, Target, column_slices, pack_bi
 from tinyeie.contract.protocol import LoaderError
 from tinyeie.sw.compiler.pack import PackedModel, layer_descriptor
 
-__all__ = ["write_image", "read_image", "image_sections", "write_hex", "manifest",
-           "save_packed", "load_image"]
+__all__ = ["write_image", "read_image", "image_sections", "fit_to_engine", "check_fits_engine",
+           "write_hex", "manifest", "save_packed", "image_path", "load_image"]
 
 
 def image_sections(packed):
@@ -43,22 +44,38 @@ def image_sections(packed):
     return [s for s in sections if len(s[3])]
 
 
-def _header(packed, n_sections):
+def _needs(packed):
+    """What a packed model needs of an engine: the header's fields after the version."""
     cfg = packed.config
     descriptors = [layer_descriptor(packed, i) for i in range(packed.n_layers)]
-    return header_words(
-        pes=cfg.pes, act_width=cfg.act_width, code_width=cfg.code_width,
-        acc_width=cfg.acc_width,
-        act_depth=max(max(d["in_count"], d["out_count"]) for d in descriptors),
-        layers=packed.n_layers, column_rows=len(packed.columns),
-        pe_words=max((len(w) for w in packed.pe_words), default=0), sections=n_sections,
-        in_count=descriptors[0]["in_count"], out_count=descriptors[-1]["out_count"])
+    return dict(pes=cfg.pes, act_width=cfg.act_width, code_width=cfg.code_width,
+                acc_width=cfg.acc_width,
+                act_depth=max(max(d["in_count"], d["out_count"]) for d in descriptors),
+                layers=packed.n_layers, column_rows=len(packed.columns),
+                pe_words=max((len(w) for w in packed.pe_words), default=0),
+                in_count=descriptors[0]["in_count"], out_count=descriptors[-1]["out_count"])
+
+
+def _smallest_engine(header):
+    """The smallest engine that holds a model with these header fields."""
+    return EngineConfig(pes=header["pes"], act_width=header["act_width"],
+                        code_width=header["code_width"], acc_width=header["acc_width"],
+                        pe_depth=max(2, header["pe_words"]),
+                        col_depth=max(1, header["column_rows"]),
+                        act_depth=max(1, header["act_depth"]), max_layers=header["layers"])
+
+
+def fit_to_engine(packed, cfg):
+    """``packed`` for an engine built as ``cfg``: refused (TinyeieError) if packed for other
+    parameters or larger than its memories."""
+    check_fits_engine(_smallest_engine(_needs(packed)), cfg)
+    return replace(packed, config=cfg)
 
 
 def write_image(packed):
     """The image bytes of a :class:`~tinyeie.sw.compiler.pack.PackedModel`."""
     sections = image_sections(packed)
-    words = _header(packed, len(sections))
+    words = header_words(**_needs(packed), sections=len(sections))
     for target, slice_, base, data in sections:
         section = pack_bits(SectionHeader, target=target, slice=slice_, base=base,
                             count=len(data))
@@ -86,11 +103,7 @@ def read_image(blob, cfg=None):
     if h["layers"] < 1:
         _bad("the header declares no layers")
     try:
-        packed_for = EngineConfig(
-            pes=h["pes"], act_width=h["act_width"], code_width=h["code_width"],
-            acc_width=h["acc_width"], pe_depth=max(2, h["pe_words"]),
-            col_depth=max(1, h["column_rows"]), act_depth=max(1, h["act_depth"]),
-            max_layers=h["layers"])
+        packed_for = _smallest_engine(h)
     except TinyeieError as error:
         if blob[:4] != b"TEIE":
             _bad(f"it starts with {blob[:4]!r}, expected b'TEIE'")
@@ -143,14 +156,20 @@ def check_fits_engine(packed_for, cfg):
             raise TinyeieError(f"the model needs {need:,} {what}, the engine has {have:,}")
 
 
-def load_image(path, cfg=None):
-    """Read ``model.bin`` (or the ``model.bin`` inside a `tinyeie pack` folder)."""
+def image_path(path):
+    """The ``model.bin`` that ``path`` names: the file itself or the one in a `tinyeie pack`
+    folder; a TinyeieError if there is none."""
     path = Path(path)
     if path.is_dir():
         path = path / "model.bin"
     if not path.is_file():
         raise TinyeieError(f"model image {path} does not exist (make one with `tinyeie pack`)")
-    return read_image(path.read_bytes(), cfg)
+    return path
+
+
+def load_image(path, cfg=None):
+    """Read ``model.bin`` (or the ``model.bin`` inside a `tinyeie pack` folder)."""
+    return read_image(image_path(path).read_bytes(), cfg)
 
 
 def write_hex(packed, folder):
@@ -195,11 +214,13 @@ def manifest(packed, image):
 
 
 def save_packed(packed, folder):
-    """Write ``model.bin``, ``manifest.json`` and ``mem/*.hex`` into ``folder``."""
+    """Write ``model.bin``, ``manifest.json`` and ``mem/*.hex`` into ``folder``; returns the
+    path of ``model.bin`` and the manifest."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     image = write_image(packed)
+    contents = manifest(packed, image)
     (folder / "model.bin").write_bytes(image)
-    (folder / "manifest.json").write_text(json.dumps(manifest(packed, image), indent=2) + "\n")
+    (folder / "manifest.json").write_text(json.dumps(contents, indent=2) + "\n")
     write_hex(packed, folder / "mem")
-    return folder / "model.bin"
+    return folder / "model.bin", contents

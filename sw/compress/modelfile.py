@@ -24,13 +24,13 @@ import numpy as np
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.sw.compress.floatfile import read_npz
 from tinyeie.sw.compress.nets import build, parse_arch
-from tinyeie.sw.compress.quantised import QuantisedLayer
+from tinyeie.sw.compress.quantised import QuantisedLayer, SharedWeights
 from tinyeie.sw.compress.sparse import flat_decode, flat_encode
 
 from . import huffman
 
 __all__ = ["FORMAT", "CompressedLayer", "CompressedModel", "encode_layer", "load_model",
-           "save_model", "layer_names"]
+           "save_model", "save_dense", "layer_names"]
 
 FORMAT = "tinyeie-compressed-v1"
 REL_BITS_CHOICES = range(2, 9)
@@ -44,7 +44,7 @@ def layer_names(arch, count):
 
 
 @dataclass
-class CompressedLayer:
+class CompressedLayer(SharedWeights):
     """One layer: its decoded weights and the coded streams they are stored as."""
 
     name: str
@@ -56,14 +56,6 @@ class CompressedLayer:
     bits: int                  # width of a codebook index in the paper format (P+Q)
     rel_bits: int              # width of a relative index in the paper format (P+Q)
     streams: dict = field(repr=False)  # wstream, wlens, wbits, rstream, rlens, rbits, entries
-
-    @property
-    def shape(self):
-        return self.index.shape
-
-    @property
-    def weights(self):
-        return self.codebook[self.index]
 
     @property
     def nnz(self):
@@ -137,6 +129,16 @@ class CompressedModel:
             arrays[f"w{i}"] = layer.weights.astype(np.float32)
             arrays[f"b{i}"] = layer.bias.astype(np.float32)
         return arrays
+
+
+def save_dense(path, model):
+    """Write the dense float weights of ``model`` as ``w0, b0, w1, b1, ...`` (and its ``arch``
+    when it is not a plain MLP): the file `tinyeie decompress` writes."""
+    arrays = model.dense_arrays()
+    if not model.is_mlp:
+        arrays["arch"] = np.array(model.arch)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def save_model(path, model):

@@ -6,11 +6,24 @@ import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
 
-__all__ = ["QuantisedLayer", "mlp_forward"]
+__all__ = ["SharedWeights", "QuantisedLayer", "mlp_forward"]
+
+
+class SharedWeights:
+    """What every layer with shared weights has: an ``index`` into a ``codebook``."""
+
+    @property
+    def shape(self):
+        return self.index.shape
+
+    @property
+    def weights(self):
+        """The weight matrix this layer stands for: ``codebook[index]``."""
+        return self.codebook[self.index]
 
 
 @dataclass(frozen=True)
-class QuantisedLayer:
+class QuantisedLayer(SharedWeights):
     """A fully-connected layer after pruning and weight sharing: ``W = codebook[index]``.
 
     Attributes
@@ -42,16 +55,6 @@ class QuantisedLayer:
         if self.bias.shape != (self.index.shape[0],):
             raise TinyeieError(f"bias has shape {self.bias.shape}, the layer needs "
                                f"({self.index.shape[0]},)")
-
-    @property
-    def shape(self):
-        return self.index.shape
-
-    @property
-    def weights(self):
-        """The dense float weight matrix this layer stands for."""
-        return self.codebook[self.index]
-
 
 def mlp_forward(layers, x):
     """Float forward pass of a chain of :class:`QuantisedLayer` on a batch ``x`` (batch, in)."""

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from tinyeie.sw.compress.nets import softmax_cross_entropy
 
-__all__ = ["TrainConfig", "run_epochs", "train", "shift_augment"]
+__all__ = ["TrainConfig", "default_train_config", "run_epochs", "train", "shift_augment"]
 
 
 class TrainConfig:
@@ -29,6 +29,19 @@ class TrainConfig:
 
     def as_dict(self):
         return dict(vars(self))
+
+
+# Epochs and initial learning rate that train each kind of network well from scratch.
+_DEFAULTS = {"lenet5": dict(epochs=20, lr=0.01), "mlp": dict(epochs=30, lr=0.05)}
+
+
+def default_train_config(arch, **overrides):
+    """The :class:`TrainConfig` that trains ``arch`` (as
+    :func:`~tinyeie.sw.compress.nets.parse_arch` gives it) from scratch; ``overrides`` that
+    are not None replace its fields."""
+    settings = dict(_DEFAULTS["lenet5" if arch == "lenet5" else "mlp"])
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig(**settings)
 
 
 def shift_augment(x, max_shift, rng):

@@ -11,13 +11,14 @@ import random
 
 import pytest
 
-from tinyeie.hw.spiflash import SPIFlashReader, flash_testbench, wake_cycles_for
+from tinyeie.hw.spiflash import SPIFlashReader, wake_cycles_for
 from tinyeie.sim.flash_model import (
     DEVICE_ID,
     READ_DATA,
     RELEASE_POWER_DOWN,
     FlashChip,
     FlashProtocolError,
+    flash_testbench,
 )
 from tinyeie.sim.pysim import simulate as run_simulation
 

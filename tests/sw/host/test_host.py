@@ -6,7 +6,6 @@ import doctest
 import random
 import struct
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from tinyeie.contract.protocol import (
     LoaderError,
     Request,
     Response,
-    doc_name,
 )
 from tinyeie.sw.compiler.golden import classify, int_forward
 from tinyeie.sw.compiler.image import write_image
@@ -44,8 +42,6 @@ from tinyeie.sw.host.payloads import (
     result_payload,
     status_payload,
 )
-
-DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 
 
 @pytest.mark.parametrize("module", [contract_protocol, frames, payloads])
@@ -197,31 +193,6 @@ def test_max_image_bytes_bounds_real_images():
     packed = pack(random_layers(np.random.default_rng(0), [40, 20, 10], cfg=cfg), cfg)
     assert len(write_image(packed)) <= max_image_bytes(cfg)
     assert load_length_bits(EngineConfig()) == 18       # the default iCE40 engine: < 256 KiB
-
-
-# -- the specification and the code agree --------------------------------------------------
-
-def _doc_table(heading_word, first_column):
-    """(code, name) rows of the docs/protocol.md table whose header starts with
-    ``first_column``, after the heading containing ``heading_word``."""
-    text = DOC.read_text()
-    text = text[text.index(heading_word):]
-    rows = []
-    for line in text[text.index(f"| {first_column} |"):].splitlines()[2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip(" `") for c in line.strip("|").split("|")]
-        rows.append((int(cells[0], 0), cells[1]))
-    return rows
-
-
-def test_docs_tables_match_the_code():
-    assert _doc_table("## Errors", "code") == [(c.value, doc_name(c))
-                                               for c in ErrorCode if c]
-    assert _doc_table("Loader errors", "code") == [(c.value, doc_name(c))
-                                                   for c in LoaderError]
-    assert _doc_table("## Requests", "type") == [(r.value, doc_name(r))
-                                                 for r in Request]
 
 
 # -- a board: the reference model, over a fake serial port ------------------------------------
