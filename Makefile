@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint sim bench bitstream prog models clean
+.PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal
 
 BOARD ?= icebreaker
 MODEL ?= models/lenet300.npz
@@ -30,11 +30,15 @@ lint: $(STAMP)
 
 # The fast tier: no Verilator, no bitstream builds, nothing that takes minutes.
 test-fast: $(STAMP)
-	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not verilator and not toolchain and not slow" tests
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not verilator and not toolchain and not slow and not formal" tests
 
 # The RTL regression alone: cocotb on Verilator against the golden model.
 sim: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m verilator tests
+
+# Every formal proof (SymbiYosys from PyPI); figures in docs/verification/formal.json.
+formal: $(STAMP)
+	$(BIN)/python -m tinyeie.sim.formal --json docs/verification/formal.json
 
 # Cycles per MNIST image on the RTL against the ideal and the dense engine (prints a table).
 bench: $(STAMP)

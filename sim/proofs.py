@@ -1,0 +1,76 @@
+"""The catalogue of formal proofs that ``make formal`` runs (:mod:`tinyeie.sim.formal`).
+
+Each entry names the block as the design instantiates it: the queue specs get the queue out of
+an elaborated PE or broadcaster, for the engines the boards build (the iCEBreaker's 4 PEs with
+4-deep queues, the ULX3S's 16 PEs with 16-deep ones). ``quick`` proofs are the slice that
+``make test`` runs (tests/formal).
+"""
+
+from tinyeie.sim.formal import Proof, submodule
+
+__all__ = ["PROOFS"]
+
+
+def _config(board_name):
+    from tinyeie.boards.boards import board
+    return board(board_name).engine_config()
+
+
+def _pe_queue(board_name):
+    from tinyeie.hw.pe import PE
+    return submodule(PE(_config(board_name)), "queue")
+
+
+def _inbox(board_name):
+    from tinyeie.hw.broadcast import Broadcaster
+    return submodule(Broadcaster(_config(board_name)), "inbox")
+
+
+def _queue_proofs(label, make_queue, depth, quick):
+    from tinyeie.sim.proofs_fifo import QueueEquivalence, QueueOrder
+    return [
+        Proof(f"{label}-control", f"{label}: offers, takes and counts items exactly as a FIFO "
+              f"model of depth {depth}, in every reachable state",
+              lambda: QueueEquivalence(make_queue(), depth, data=False), "prove", depth + 1,
+              quick),
+        Proof(f"{label}-equals-fifo", f"{label}: equals a FIFO model of depth {depth}, the "
+              f"items included, for any inputs", lambda: QueueEquivalence(make_queue(), depth),
+              "bmc", depth + 1, quick),
+        Proof(f"{label}-keeps-order", f"{label}: two consecutive items leave consecutively and "
+              f"unchanged within 2 x depth + 1 cycles, after up to depth others",
+              lambda: QueueOrder(make_queue(), depth, 2 * depth + 1), "bmc", 2 * depth + 3,
+              quick),
+    ]
+
+
+def _uart_proofs():
+    from tinyeie.sim.proofs_uart import ReceiverSpec, TransmitterSpec
+    proofs = []
+    for divisor, quick in ((4, True), (5, False)):
+        frame = 10 * divisor
+        proofs += [
+            Proof(f"uart-tx-d{divisor}", f"UART transmitter, {divisor} cycles a bit: two frames "
+                  f"back to back, each the 8N1 frame of the byte taken, bit times exact, ready "
+                  f"only when the line is free", lambda d=divisor: TransmitterSpec(d), "bmc",
+                  2 * frame + 4, quick),
+            Proof(f"uart-rx-d{divisor}", f"UART receiver, {divisor} cycles a bit: from an ideal "
+                  f"sender with any gaps and broken stop bits, each frame one item, in order, "
+                  f"its byte, FRAMING exactly when the stop bit was low",
+                  lambda d=divisor: ReceiverSpec(d), "bmc", 2 * frame + 10, quick),
+            Proof(f"uart-rx-rules-d{divisor}", f"UART receiver, {divisor} cycles a bit, any "
+                  f"consumer: an offer stays, unchanged, until taken",
+                  lambda d=divisor: ReceiverSpec(d, prompt=False), "bmc", 2 * frame + 10,
+                  quick),
+        ]
+    return proofs
+
+
+PROOFS = [
+    *_queue_proofs("pe-queue-icebreaker", lambda: _pe_queue("icebreaker"),
+                   _config("icebreaker").queue_depth, True),
+    # The inbox's depth is its own choice (two: docs/engine.md), read off the instance.
+    *_queue_proofs("inbox", lambda: _inbox("icebreaker"), _inbox("icebreaker").depth, True),
+    *_queue_proofs("pe-queue-ulx3s", lambda: _pe_queue("ulx3s"), _config("ulx3s").queue_depth,
+                   False),
+    *_uart_proofs(),
+]

@@ -1,0 +1,136 @@
+"""Formal specs for the engine's queues: each PE's column queue and the broadcaster's inbox,
+taken from the elaborated PE and broadcaster (:func:`~tinyeie.sim.formal.submodule`), so the
+proof is about the very queue the design builds, with its depth and width.
+
+Two specs, as Amaranth checks its own FIFOs:
+
+* :class:`QueueEquivalence`: driven by free inputs, the queue behaves as a plain FIFO model
+  (a register array with a fill count): it offers an item exactly when the model holds one,
+  that item is the model's oldest, it is ready exactly when the model has room, and its
+  ``level`` (when it has one) is the model's;
+* :class:`QueueOrder`: two arbitrary items written one after the other, after an arbitrary
+  number of others, come out one after the other, within ``2 x depth + 1`` cycles of a reader
+  that always reads.
+
+Both talk to the queue through its stream ports ``w_stream`` and ``r_stream``, so any queue
+component with those passes or fails on its behaviour, not its build.
+"""
+
+from amaranth.asserts import AnyConst, AnySeq, Initial
+from amaranth.hdl import Array, Assert, Assume, ClockDomain, Cover, Elaboratable, Module, Signal
+
+__all__ = ["QueueEquivalence", "QueueOrder"]
+
+
+def _clock(m):
+    """The spec's clock domain, never reset: registers start at their init values."""
+    m.domains.sync = sync = ClockDomain("sync")
+    m.d.comb += sync.rst.eq(0)
+
+
+def _ports(queue):
+    w, r = queue.w_stream, queue.r_stream
+    return w, r, len(w.payload)
+
+
+class QueueEquivalence(Elaboratable):
+    """The queue equals a FIFO model of its depth for any inputs.
+
+    ``data=False`` leaves out the items themselves (offered when, taken when, level): that
+    part closes by k-induction, in every reachable state. The items need BMC: the queue's
+    memory is not visible here, so induction cannot relate it to the model's registers.
+    """
+
+    def __init__(self, queue, depth, *, data=True):
+        self.queue = queue
+        self.depth = depth
+        self.data = data
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = queue = self.queue
+        w, r, width = _ports(queue)
+        _clock(m)
+
+        # The model: items[0] is the oldest; `count` of them are held.
+        items = Array(Signal(width, name=f"item{k}") for k in range(self.depth))
+        count = Signal(range(self.depth + 1))
+        push = Signal()
+        pop = Signal()
+        m.d.comb += [w.valid.eq(AnySeq(1)), w.payload.eq(AnySeq(width)), r.ready.eq(AnySeq(1)),
+                     push.eq(w.valid & w.ready), pop.eq(r.valid & r.ready)]
+        # After a pop every item moves down one place; the pushed one lands behind the rest.
+        for k in range(self.depth):
+            with m.If(pop):
+                if k + 1 < self.depth:
+                    m.d.sync += items[k].eq(items[k + 1])
+        with m.If(push):
+            m.d.sync += items[count - pop].eq(w.payload)
+        m.d.sync += count.eq(count + push - pop)
+
+        m.d.comb += [
+            Assert(r.valid == (count != 0), "the queue offers an item exactly when it holds one"),
+            Assert(w.ready == (count != self.depth), "the queue takes an item exactly when it has "
+                                                     "room"),
+        ]
+        if self.data:
+            with m.If(r.valid):
+                m.d.comb += Assert(r.payload == items[0], "the item offered is the oldest held")
+        if hasattr(queue, "level"):
+            m.d.comb += Assert(queue.level == count, "the level is the number of items held")
+        m.d.comb += Cover(count == self.depth)
+        return m
+
+
+class QueueOrder(Elaboratable):
+    """Two consecutive writes are read consecutively, within ``bound`` cycles of a reader that
+    reads every cycle, whatever was written before them."""
+
+    def __init__(self, queue, depth, bound):
+        self.queue = queue
+        self.depth = depth
+        self.bound = bound
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = queue = self.queue
+        w, r, width = _ports(queue)
+        _clock(m)
+
+        first, second = AnyConst(width), AnyConst(width)
+        others = Signal(range(self.depth + 1))   # items written before the pair: any number
+        m.d.comb += [others.eq(AnyConst(len(others))), Assume(others <= self.depth)]
+        written = Signal(range(self.depth + 3))
+        m.d.comb += w.valid.eq(written < others + 2)
+        with m.If(written == others):
+            m.d.comb += w.payload.eq(first)
+        with m.Elif(written == others + 1):
+            m.d.comb += w.payload.eq(second)
+        with m.Else():
+            m.d.comb += w.payload.eq(AnySeq(width))
+        with m.If(w.valid & w.ready):
+            m.d.sync += written.eq(written + 1)
+
+        # The reader reads every cycle and keeps the last two items read, with their positions.
+        m.d.comb += r.ready.eq(1)
+        read = Signal(range(self.depth + 3))
+        got_first = Signal(width)
+        got_second = Signal(width)
+        with m.If(r.valid):
+            m.d.sync += read.eq(read + 1)
+            with m.If(read == others):
+                m.d.sync += got_first.eq(r.payload)
+            with m.If(read == others + 1):
+                m.d.sync += got_second.eq(r.payload)
+
+        cycle = Signal(range(self.bound + 2))
+        with m.If(cycle <= self.bound):
+            m.d.sync += cycle.eq(cycle + 1)
+        with m.If(Initial()):
+            m.d.comb += Assume(cycle == 0)
+        with m.If(read == others + 2):
+            m.d.comb += Assert((got_first == first) & (got_second == second),
+                               "the pair comes out in order, unchanged")
+        with m.If(cycle == self.bound):
+            m.d.comb += Assert(read == others + 2, "the pair is out within the bound")
+        return m
