@@ -551,9 +551,11 @@ class HostProtocol(wiring.Component):
                     with m.If(body_last):
                         m.next = "CRC-HIGH"
             with m.State("LOGIT"):
-                # A logit stays on i_results until its fourth byte leaves.
+                # A logit stays on i_results until its fourth byte leaves. (Selected from its
+                # unsigned bits: yosys 0.70's wreduce drops the sign bits of a signed word_select,
+                # so the synthesised board sent negative logits without their top byte.)
                 m.d.comb += [tx.valid.eq(results.valid),
-                             tx.payload.eq(logit.word_select(byte_index, 8))]
+                             tx.payload.eq(logit.as_unsigned().word_select(byte_index, 8))]
                 with m.If(sent):
                     m.d.sync += body_index.eq(body_index + 1)
                     with m.If(byte_index == 3):

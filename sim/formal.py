@@ -63,6 +63,7 @@ class Proof:
     depth: int
     quick: bool = True
     options: dict = field(default_factory=dict)
+    script: str = ""
 
 
 def sby_path():
@@ -120,7 +121,8 @@ def _sby_text(proof, rtlil_text):
     if proof.mode == "prove":
         engine = "smtbmc yices"
     lines = ["[options]"] + [f"{key} {value}" for key, value in options.items()]
-    lines += ["", "[engines]", engine, "", "[script]", "read_rtlil top.il", "prep -top top", "",
+    lines += ["", "[engines]", engine, "", "[script]", "read_rtlil top.il", "prep -top top",
+              proof.script, "",
               "[file top.il]", rtlil_text]
     return "\n".join(lines)
 

@@ -2,12 +2,13 @@
 taken from the elaborated PE and broadcaster (:func:`~tinyeie.sim.formal.submodule`), so the
 proof is about the very queue the design builds, with its depth and width.
 
-Two specs, as Amaranth checks its own FIFOs:
+Three specs, as Amaranth checks its own FIFOs (its FIFO model equivalence, split in two so
+that each part scales with the depth):
 
-* :class:`QueueEquivalence`: driven by free inputs, the queue behaves as a plain FIFO model
-  (a register array with a fill count): it offers an item exactly when the model holds one,
-  that item is the model's oldest, it is ready exactly when the model has room, and its
+* :class:`QueueEquivalence`: driven by free inputs, the queue offers an item exactly when a
+  FIFO model of its depth holds one, is ready exactly when the model has room, and its
   ``level`` (when it has one) is the model's;
+* :class:`QueueData`: the ``k``-th item read is the ``k``-th written, for any ``k``;
 * :class:`QueueOrder`: two arbitrary items written one after the other, after an arbitrary
   number of others, come out one after the other, within ``2 x depth + 1`` cycles of a reader
   that always reads.
@@ -17,7 +18,7 @@ component with those passes or fails on its behaviour, not its build.
 """
 
 from amaranth.asserts import AnyConst, AnySeq, Initial
-from amaranth.hdl import Array, Assert, Assume, ClockDomain, Cover, Elaboratable, Module, Signal
+from amaranth.hdl import Assert, Assume, ClockDomain, Cover, Elaboratable, Module, Signal
 
 __all__ = ["QueueEquivalence", "QueueOrder"]
 
@@ -34,51 +35,63 @@ def _ports(queue):
 
 
 class QueueEquivalence(Elaboratable):
-    """The queue equals a FIFO model of its depth for any inputs.
+    """The queue offers, takes and counts items exactly as a FIFO model of its depth, for any
+    inputs (k-induction closes: this holds in every reachable state)."""
 
-    ``data=False`` leaves out the items themselves (offered when, taken when, level): that
-    part closes by k-induction, in every reachable state. The items need BMC: the queue's
-    memory is not visible here, so induction cannot relate it to the model's registers.
-    """
-
-    def __init__(self, queue, depth, *, data=True):
+    def __init__(self, queue, depth):
         self.queue = queue
         self.depth = depth
-        self.data = data
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.dut = queue = self.queue
         w, r, width = _ports(queue)
         _clock(m)
-
-        # The model: items[0] is the oldest; `count` of them are held.
-        items = Array(Signal(width, name=f"item{k}") for k in range(self.depth))
         count = Signal(range(self.depth + 1))
-        push = Signal()
-        pop = Signal()
-        m.d.comb += [w.valid.eq(AnySeq(1)), w.payload.eq(AnySeq(width)), r.ready.eq(AnySeq(1)),
-                     push.eq(w.valid & w.ready), pop.eq(r.valid & r.ready)]
-        # After a pop every item moves down one place; the pushed one lands behind the rest.
-        for k in range(self.depth):
-            with m.If(pop):
-                if k + 1 < self.depth:
-                    m.d.sync += items[k].eq(items[k + 1])
-        with m.If(push):
-            m.d.sync += items[count - pop].eq(w.payload)
-        m.d.sync += count.eq(count + push - pop)
-
+        m.d.comb += [w.valid.eq(AnySeq(1)), w.payload.eq(AnySeq(width)), r.ready.eq(AnySeq(1))]
+        m.d.sync += count.eq(count + (w.valid & w.ready) - (r.valid & r.ready))
         m.d.comb += [
             Assert(r.valid == (count != 0), "the queue offers an item exactly when it holds one"),
             Assert(w.ready == (count != self.depth), "the queue takes an item exactly when it has "
                                                      "room"),
         ]
-        if self.data:
-            with m.If(r.valid):
-                m.d.comb += Assert(r.payload == items[0], "the item offered is the oldest held")
         if hasattr(queue, "level"):
             m.d.comb += Assert(queue.level == count, "the level is the number of items held")
         m.d.comb += Cover(count == self.depth)
+        return m
+
+
+class QueueData(Elaboratable):
+    """Any item leaves the queue unchanged and in its place: the ``k``-th item read is the
+    ``k``-th written, for an arbitrary ``k`` below ``positions`` (one tracked item stands for
+    all of them, so the proof grows with the depth, not with depth x width)."""
+
+    def __init__(self, queue, positions):
+        self.queue = queue
+        self.positions = positions
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = queue = self.queue
+        w, r, width = _ports(queue)
+        _clock(m)
+        m.d.comb += [w.valid.eq(AnySeq(1)), w.payload.eq(AnySeq(width)), r.ready.eq(AnySeq(1))]
+        k = Signal(range(self.positions))
+        m.d.comb += k.eq(AnyConst(len(k)))
+        written = Signal(range(self.positions + 1))
+        read = Signal(range(self.positions + 1))
+        tracked = Signal(width)
+        with m.If(w.valid & w.ready & (written != self.positions)):
+            m.d.sync += written.eq(written + 1)
+            with m.If(written == k):
+                m.d.sync += tracked.eq(w.payload)
+        with m.If(r.valid & r.ready & (read != self.positions)):
+            m.d.sync += read.eq(read + 1)
+            with m.If(read == k):
+                m.d.comb += Assert(r.payload == tracked, "the k-th item read is the k-th written")
+        with m.If(r.valid & (written != self.positions)):
+            m.d.comb += Assert(read < written, "only items written are read")
+        m.d.comb += Cover(r.valid & r.ready & (read == k) & (k == self.positions - 1))
         return m
 
 
