@@ -41,6 +41,5 @@ def test_an_unreachable_cover_fails(tmp_path):
 def test_a_queue_model_of_the_wrong_depth_is_refuted(tmp_path):
     queue = _pe_queue("icebreaker")
     with pytest.raises(ProofFailure):
-        check(Proof("short-model", "", lambda: QueueEquivalence(queue, queue.depth - 1,
-                                                                data=False), "bmc", 6),
-              root=tmp_path)
+        check(Proof("short-model", "", lambda: QueueEquivalence(queue, queue.depth - 1), "bmc",
+                    6), root=tmp_path)
