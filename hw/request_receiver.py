@@ -177,7 +177,6 @@ class RequestReceiver(wiring.Component):
             m.d.sync += timer.eq(timer + 1)
 
         frame_type = Signal(8)
-        length_low = Signal(8)
         count = Signal(range(MAX_PAYLOAD + 1))     # payload bytes still to come (or to pad)
         sink = Signal(_Sink)
         # The frame's error: set when found (or, for NO-MODEL and SEQUENCE, at the header and
@@ -194,7 +193,7 @@ class RequestReceiver(wiring.Component):
         with m.If(quiet):
             m.d.sync += noise.eq(0)
 
-        length = Cat(length_low, byte)
+        length = Cat(count[:8], byte)  # at LENGTH-HIGH: count holds the low byte
         is_load = frame_type.matches(Request.LOAD_START, Request.LOAD_DATA, Request.LOAD_END)
         drop = code.matches(*DROPPING)
         # The loader has every byte LOAD-START announced (it counts the bytes it is given).
@@ -248,7 +247,7 @@ class RequestReceiver(wiring.Component):
 
             with frame_state("LENGTH-LOW"):
                 with m.If(got):
-                    m.d.sync += length_low.eq(byte)
+                    m.d.sync += count.eq(byte)
                     m.next = "LENGTH-HIGH"
 
             with frame_state("LENGTH-HIGH"):
