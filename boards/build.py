@@ -13,14 +13,14 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from tinyeie.boards.boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
-from tinyeie.boards.toolchain import build_bitstream, read_utilisation
+from tinyeie.boards.toolchain import build_bitstream, netlist_path, read_utilisation, synthesize
 from tinyeie.boards.top import BoardTop, PlatformTop
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.hw.uart import baud_divisor
 from tinyeie.sw.compiler.compile import is_model_image, packed_model
 from tinyeie.sw.compiler.image import fit_to_engine, load_image, save_packed
 
-__all__ = ["board_packed", "build_board", "flash_image", "DESIGN_NAME"]
+__all__ = ["board_packed", "build_board", "synthesize_board", "flash_image", "DESIGN_NAME"]
 
 DESIGN_NAME = "tinyeie"
 
@@ -48,6 +48,14 @@ def board_packed(board, model, pes=None):
                               if board.family == "ecp5" else cfg)
     cfg = board.engine_config(cfg.pes, pe_words=max(len(w) for w in packed.pe_words))
     return fit_to_engine(packed, cfg)
+
+
+def synthesize_board(board, packed, build_dir, *, baud=DEFAULT_BAUD):
+    """Synthesise ``board``'s design with the packed model as ``tinyeie build`` does (ECP5:
+    the model in block RAM), without place and route; returns the netlist's path."""
+    baked = packed if board.model_in_bitstream else None
+    top = PlatformTop(board, packed.config, baked, baud)
+    return synthesize(board.make_platform(), top, DESIGN_NAME, build_dir)
 
 
 def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, progress=True):
@@ -78,6 +86,7 @@ def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, pr
         "model_image": str(image_path),
         "model_in_bitstream": board.model_in_bitstream,
         "verilog": str(build_dir / "top.v"),
+        "netlist": str(netlist_path(build_dir, DESIGN_NAME)),
         "build_dir": str(build_dir),
         "build_seconds": round(result.seconds.get("total", 0.0), 1),
     }

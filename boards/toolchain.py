@@ -22,8 +22,8 @@ from pathlib import Path
 
 from tinyeie.contract.errors import TinyeieError
 
-__all__ = ["toolchain_env", "build_bitstream", "BuildResult", "read_utilisation",
-           "format_utilisation", "SYNTH_OPTS"]
+__all__ = ["toolchain_env", "build_bitstream", "synthesize", "BuildResult", "read_utilisation",
+           "format_utilisation", "SYNTH_OPTS", "netlist_path"]
 
 # Environment variable -> YoWASP executable, per FPGA family.
 _TOOLS = {
@@ -183,13 +183,8 @@ def build_bitstream(platform, top, name, build_dir, *, synth_opts=None, nextpnr_
     say = _progress_printer(progress)
     build_dir = Path(build_dir)
     report = f"{name}.report.json"
-    plan = platform.prepare(top, name,
-                            synth_opts=SYNTH_OPTS[family] if synth_opts is None else synth_opts,
-                            nextpnr_opts=f"--report {report} {nextpnr_opts}".strip(), **overrides)
-    if drop_zero_init:
-        plan.files[f"{name}.il"] = _drop_zero_init(plan.files[f"{name}.il"])
-    _remove_old_products(build_dir, name, report)
-    plan.extract(build_dir)
+    _prepare(platform, top, name, build_dir, family, synth_opts, drop_zero_init,
+             nextpnr_opts=f"--report {report} {nextpnr_opts}".strip(), **overrides)
     result = BuildResult(
         bitstream=build_dir / f"{name}{_BITSTREAM_SUFFIX[family]}", report=build_dir / report,
         synth_log=build_dir / f"{name}.rpt", pnr_log=build_dir / f"{name}.tim",
@@ -200,6 +195,43 @@ def build_bitstream(platform, top, name, build_dir, *, synth_opts=None, nextpnr_
     say(f"{name}: built {result.bitstream} in {result.seconds['total']:.0f} s; "
         + format_utilisation(read_utilisation(result.report, family)))
     return result
+
+
+def netlist_path(build_dir, name):
+    """The gate-level netlist a build writes: yosys's ``write_verilog`` right after synthesis,
+    the very netlist nextpnr places (for gate-level simulation, :mod:`tinyeie.sim.gate`)."""
+    return Path(build_dir) / f"{name}.netlist.v"
+
+
+def _prepare(platform, top, name, build_dir, family, synth_opts, drop_zero_init, **overrides):
+    """Write Amaranth's build plan into ``build_dir``, with the netlist written after synthesis."""
+    extra = overrides.pop("script_after_synth", "")
+    plan = platform.prepare(top, name,
+                            synth_opts=SYNTH_OPTS[family] if synth_opts is None else synth_opts,
+                            script_after_synth=f"{extra}\nwrite_verilog -noattr "
+                                               f"{netlist_path('.', name).name}",
+                            **overrides)
+    if drop_zero_init:
+        plan.files[f"{name}.il"] = _drop_zero_init(plan.files[f"{name}.il"])
+    _remove_old_products(build_dir, name, f"{name}.report.json")
+    plan.extract(build_dir)
+    return plan
+
+
+def synthesize(platform, top, name, build_dir, *, synth_opts=None, drop_zero_init=True):
+    """Only the synthesis step of :func:`build_bitstream` (same script and options): returns
+    the path of the gate-level netlist (:func:`netlist_path`)."""
+    family = _platform_family(platform)
+    env = {**os.environ, **toolchain_env(family)}
+    build_dir = Path(build_dir)
+    _prepare(platform, top, name, build_dir, family, synth_opts, drop_zero_init)
+    done = subprocess.run([env["YOSYS"], "-q", "-l", f"{name}.rpt", f"{name}.ys"], cwd=build_dir,
+                          env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line]
+        raise TinyeieError(f"synthesis of {name} failed: {errors[:1] or done.returncode}; log "
+                           f"{build_dir / f'{name}.rpt'}")
+    return netlist_path(build_dir, name)
 
 
 def _platform_family(platform):
@@ -232,7 +264,8 @@ def _drop_zero_init(rtlil):
 
 
 def _remove_old_products(build_dir, name, report):
-    for suffix in (".rpt", ".tim", ".out", ".json", ".asc", ".bin", ".config", ".bit", ".svf"):
+    for suffix in (".rpt", ".tim", ".out", ".json", ".asc", ".bin", ".config", ".bit", ".svf",
+                   ".netlist.v"):
         (build_dir / f"{name}{suffix}").unlink(missing_ok=True)
     (build_dir / report).unlink(missing_ok=True)
 

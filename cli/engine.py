@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from tinyeie.contract.config import EngineConfig
+from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["register", "add_config_options", "config_from_args"]
 
@@ -103,11 +104,16 @@ def register(sub):
     p.add_argument("--board", help="simulate this board's whole design (flash boot, UART) "
                    "with its engine; --pes may change its PEs, the other engine options do not "
                    "apply")
+    p.add_argument("--netlist", help="with --board: simulate this gate-level netlist (the "
+                   "tinyeie.netlist.v that `tinyeie build` writes), or `synth` to synthesise one "
+                   "into build/BOARD-gate first; the cell models are yosys's")
     add_config_options(p)
     p.set_defaults(func=cmd_sim)
 
 
 def cmd_sim(args):
+    if args.netlist and not args.board:
+        raise TinyeieError("--netlist simulates a board's netlist: give --board NAME too")
     if args.board:
         from tinyeie.boards.boards import board
         from tinyeie.boards.build import board_packed
@@ -115,7 +121,16 @@ def cmd_sim(args):
 
         b = board(args.board)
         packed = board_packed(b, args.model, args.pes)
-        stats = simulate_board_mnist(b, packed, args.images, progress=not args.json)
+        netlist = args.netlist
+        if netlist == "synth":
+            from tinyeie.boards.build import synthesize_board
+            netlist = synthesize_board(b, packed, Path("build") / f"{b.name}-gate")
+        elif netlist is not None and not Path(netlist).is_file():
+            raise TinyeieError(f"netlist {netlist} does not exist: `tinyeie build --board "
+                               f"{b.name}` writes one (tinyeie.netlist.v), or pass --netlist "
+                               f"synth")
+        stats = simulate_board_mnist(b, packed, args.images, progress=not args.json,
+                                     netlist=netlist)
     else:
         from tinyeie.sim.engine_bench import simulate_mnist
         from tinyeie.sw.compiler.compile import packed_model
@@ -127,6 +142,8 @@ def cmd_sim(args):
         print(json.dumps(stats, indent=2))
         return status
     where = f"the {args.board} board top" if args.board else "the RTL"
+    if args.netlist:
+        where = f"the {args.board} gate-level netlist"
     print(f"{stats['images']} MNIST test images on {where} ({stats['pes']} PEs, Verilator): "
           f"{stats['mismatches']} differ from the golden model, {stats['errors']} misclassified "
           f"({stats['errors'] / stats['images']:.2%})")

@@ -30,10 +30,20 @@ def _follow(path, bar, stop):
         bar.update(done - bar.n)
 
 
-def simulate_board_mnist(board, packed, images, *, progress=True):
+def simulate_board_mnist(board, packed, images, *, progress=True, netlist=None):
     """Run the first ``images`` MNIST test images through ``board``'s design with the packed
-    model ``packed`` (its config is the board's engine); a dict of the measurements."""
+    model ``packed`` (its config is the board's engine); a dict of the measurements.
+
+    ``netlist``: simulate this gate-level netlist of the board (:mod:`tinyeie.sim.gate`; built
+    with ``packed`` on ECP5, where the model is in its block RAM) instead of the RTL, at the
+    board's own UART divisor and frame timeout."""
     cfg = packed.config
+    sim_options = {"rtl_flash": True}
+    if netlist is not None:
+        from tinyeie.sim.gate import board_gate_build, gate_timing
+        divisor, timeout = gate_timing(board)
+        sim_options.update(sim=board_gate_build(board, netlist), divisor=divisor,
+                           timeout=timeout)
     inputs, labels = mnist_inputs(cfg, images)
     with tempfile.TemporaryDirectory(prefix="tinyeie-progress-") as tmp:
         counter = Path(tmp) / "done"
@@ -44,8 +54,10 @@ def simulate_board_mnist(board, packed, images, *, progress=True):
         follower.start()
         started = time.monotonic()
         try:
-            out = run_board(board, cfg, packed, inputs, args={"progress": str(counter)},
-                            rtl_flash=True)
+            args = {"progress": str(counter)}
+            if netlist is not None:
+                args["reset"] = None        # the netlist's only reset is the PLL's lock
+            out = run_board(board, cfg, packed, inputs, args=args, **sim_options)
         finally:
             stop.set()
             follower.join()
@@ -63,6 +75,8 @@ def simulate_board_mnist(board, packed, images, *, progress=True):
         "errors": int((out["classes"] != labels).sum()),
         **figures,
         "boot": "SPI flash" if board.flash_boot else "block RAM from the bitstream",
+        "level": "gate" if netlist is not None else "rtl",
+        **({"netlist": str(netlist)} if netlist is not None else {}),
         "simulation_seconds": round(time.monotonic() - started, 1),
         "config": cfg.as_dict(),
     }

@@ -38,20 +38,24 @@ def board_build(board, config, packed, rtl_flash=False):
 
 
 def run_board(board, config, packed, inputs, testcase="board_classifies", *, flash_image=None,
-              args=None, seed=1, rtl_flash=False):
+              args=None, seed=1, rtl_flash=False, sim=None, divisor=SIM_DIVISOR,
+              timeout=SIM_TIMEOUT):
     """Run one cocotb test of :mod:`tinyeie.sim.cocotb_board`; returns its output arrays.
 
     The flash (flash-boot boards) holds ``flash_image`` (default: the image of ``packed``);
-    ``rtl_flash`` as for :func:`board_build`.
+    ``rtl_flash`` as for :func:`board_build`. ``sim``: another build of the board to run
+    (a gate-level one, :mod:`tinyeie.sim.gate`), whose UART ``divisor`` and frame ``timeout``
+    are given.
     """
-    sim = board_build(board, config, packed, rtl_flash and board.flash_boot)
+    if sim is None:
+        sim = board_build(board, config, packed, rtl_flash and board.flash_boot)
     with tempfile.TemporaryDirectory(prefix="tinyeie-board-") as tmp:
         tmp = Path(tmp)
         np.save(tmp / "inputs.npy", np.asarray(inputs, dtype=np.int64))
         spec = {"inputs": str(tmp / "inputs.npy"), "output": str(tmp / "out.npz"),
-                "divisor": SIM_DIVISOR, "period_ns": SIM_PERIOD_NS,
-                "answer_cycles": 40 * SIM_TIMEOUT,
-                "boot_polls": 200, "poll_cycles": 20_000, "settle_cycles": 3 * SIM_TIMEOUT}
+                "divisor": divisor, "period_ns": SIM_PERIOD_NS,
+                "answer_cycles": 2 * timeout + 20 * 2048 * divisor + 100_000,
+                "boot_polls": 200, "poll_cycles": 20_000, "settle_cycles": 3 * timeout}
         if board.flash_boot:
             (tmp / "flash.bin").write_bytes(flash_image if flash_image is not None
                                             else write_image(packed))

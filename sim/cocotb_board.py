@@ -73,7 +73,7 @@ async def fill_rtl_flash(dut, contents):
 
 
 async def booted(dut, args):
-    await start_clock(dut, period_ns=args["period_ns"])
+    await start_clock(dut, period_ns=args["period_ns"], rst=args.get("reset", "rst"))
     host = Host(dut, args)          # first: it holds the UART line idle (high)
     if args.get("flash"):
         with open(args["flash"], "rb") as f:

