@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal
+.PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal sim-full gate verification-doc
 
 BOARD ?= icebreaker
 MODEL ?= models/lenet300.npz
@@ -39,6 +39,24 @@ sim: $(STAMP)
 # Every formal proof (SymbiYosys from PyPI); figures in docs/verification/formal.json.
 formal: $(STAMP)
 	$(BIN)/python -m tinyeie.sim.formal --json docs/verification/formal.json
+	$(BIN)/python -m tinyeie.sim.verification_doc
+
+# The regressions at scale (hours, outside make test): 10,000 MNIST images at 4 and 16 PEs,
+# random networks at 1..16 PEs under every traffic pattern, random host-protocol traffic.
+sim-full: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.regress random --json docs/verification/random.json
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.regress protocol --json docs/verification/protocol.json
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.regress mnist --json docs/verification/mnist.json
+	$(BIN)/python -m tinyeie.sim.verification_doc
+
+# The boards' gate-level netlists (synthesised as tinyeie build does), 20 MNIST images each.
+gate: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/tinyeie sim --board icebreaker $(MODEL) --netlist synth --images 20 --json > docs/verification/gate-icebreaker.json
+	OPENBLAS_NUM_THREADS=1 $(BIN)/tinyeie sim --board ulx3s $(MODEL) --netlist synth --images 20 --json > docs/verification/gate-ulx3s.json
+	$(BIN)/python -m tinyeie.sim.verification_doc
+
+verification-doc: $(STAMP)
+	$(BIN)/python -m tinyeie.sim.verification_doc
 
 # Cycles per MNIST image on the RTL against the ideal and the dense engine (prints a table).
 bench: $(STAMP)

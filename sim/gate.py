@@ -20,6 +20,9 @@ What the cell models need here (docs/verification.md, "Gate-level simulation"):
 * PLLs (``SB_PLL40_PAD``, ``EHXPLLL``) are black boxes in the libraries: the stand-ins below
   pass the oscillator through and lock after 16 cycles. Cycle counts are what matter here, not
   the frequency.
+* ECP5: ``MULT18X18D`` and ``SGSR`` have no simulation model either (black boxes in
+  cells_bb.v): the stand-ins multiply without registers (the configuration synth_ecp5 uses;
+  anything else stops the simulation) and leave the flip-flops at their initial values.
 """
 
 import re
@@ -58,62 +61,6 @@ module SB_PLL40_PAD(input PACKAGEPIN, output PLLOUTCORE, output PLLOUTGLOBAL,
   assign SDO = 1'b0;
 endmodule
 """,
-    "ecp5": """
-// A stand-in for the ECP5 PLL (a black box in cells_bb.v): CLKI passes through, LOCK rises
-// after 16 of its cycles.
-module EHXPLLL(input CLKI, input CLKFB, input PHASESEL1, input PHASESEL0, input PHASEDIR,
-               input PHASESTEP, input PHASELOADREG, input STDBY, input PLLWAKESYNC, input RST,
-               input ENCLKOP, input ENCLKOS, input ENCLKOS2, input ENCLKOS3, output CLKOP,
-               output CLKOS, output CLKOS2, output CLKOS3, output LOCK, output INTLOCK,
-               output REFCLK, output CLKINTFB);
-  parameter CLKI_DIV = 1;
-  parameter CLKFB_DIV = 1;
-  parameter CLKOP_DIV = 8;
-  parameter CLKOS_DIV = 8;
-  parameter CLKOS2_DIV = 8;
-  parameter CLKOS3_DIV = 8;
-  parameter CLKOP_ENABLE = "ENABLED";
-  parameter CLKOS_ENABLE = "DISABLED";
-  parameter CLKOS2_ENABLE = "DISABLED";
-  parameter CLKOS3_ENABLE = "DISABLED";
-  parameter CLKOP_CPHASE = 0;
-  parameter CLKOS_CPHASE = 0;
-  parameter CLKOS2_CPHASE = 0;
-  parameter CLKOS3_CPHASE = 0;
-  parameter CLKOP_FPHASE = 0;
-  parameter CLKOS_FPHASE = 0;
-  parameter CLKOS2_FPHASE = 0;
-  parameter CLKOS3_FPHASE = 0;
-  parameter FEEDBK_PATH = "CLKOP";
-  parameter CLKOP_TRIM_POL = "RISING";
-  parameter CLKOP_TRIM_DELAY = 0;
-  parameter CLKOS_TRIM_POL = "RISING";
-  parameter CLKOS_TRIM_DELAY = 0;
-  parameter OUTDIVIDER_MUXA = "DIVA";
-  parameter OUTDIVIDER_MUXB = "DIVB";
-  parameter OUTDIVIDER_MUXC = "DIVC";
-  parameter OUTDIVIDER_MUXD = "DIVD";
-  parameter PLL_LOCK_MODE = 0;
-  parameter PLL_LOCK_DELAY = 200;
-  parameter STDBY_ENABLE = "DISABLED";
-  parameter REFIN_RESET = "DISABLED";
-  parameter SYNC_ENABLE = "DISABLED";
-  parameter INT_LOCK_STICKY = "ENABLED";
-  parameter DPHASE_SOURCE = "DISABLED";
-  parameter PLLRST_ENA = "DISABLED";
-  parameter INTFB_WAKE = "DISABLED";
-  reg [4:0] count = 0;
-  always @(posedge CLKI) if (!count[4]) count <= count + 1;
-  assign CLKOP = CLKI;
-  assign CLKOS = CLKI;
-  assign CLKOS2 = CLKI;
-  assign CLKOS3 = CLKI;
-  assign LOCK = count[4];
-  assign INTLOCK = count[4];
-  assign REFCLK = CLKI;
-  assign CLKINTFB = CLKI;
-endmodule
-""",
 }
 
 
@@ -138,6 +85,46 @@ def _patch(text, old, new):
     return text.replace(old, new)
 
 
+# Bodies for ECP5 cells that cells_bb.v declares only as black boxes; the port lists and
+# parameters are taken from there.
+_ECP5_BODIES = {
+    # The PLL: CLKI passes through, LOCK rises after 16 of its cycles.
+    "EHXPLLL": """
+  reg [4:0] count = 0;
+  always @(posedge CLKI) if (!count[4]) count <= count + 1;
+  assign CLKOP = CLKI;
+  assign LOCK = count[4];
+""",
+    # The global set/reset: the flip-flop models start at their set/reset value anyway, and
+    # the PLL stand-in locks at once.
+    "SGSR": "",
+    # The 18x18 multiplier, as synth_ecp5 uses it: no registers (checked), signs per operand.
+    "MULT18X18D": """
+  initial if (REG_INPUTA_CLK != "NONE" || REG_INPUTB_CLK != "NONE" || REG_PIPELINE_CLK != "NONE"
+              || REG_OUTPUT_CLK != "NONE") $fatal(1, "MULT18X18D stand-in: registers unsupported");
+  wire [17:0] a = {A17, A16, A15, A14, A13, A12, A11, A10, A9, A8, A7, A6, A5, A4, A3, A2, A1, A0};
+  wire [17:0] b = {B17, B16, B15, B14, B13, B12, B11, B10, B9, B8, B7, B6, B5, B4, B3, B2, B1, B0};
+  wire [35:0] a_ext = {{18{SIGNEDA & a[17]}}, a};
+  wire [35:0] b_ext = {{18{SIGNEDB & b[17]}}, b};
+  wire [35:0] p = a_ext * b_ext;
+  assign {P35, P34, P33, P32, P31, P30, P29, P28, P27, P26, P25, P24, P23, P22, P21, P20, P19,
+          P18, P17, P16, P15, P14, P13, P12, P11, P10, P9, P8, P7, P6, P5, P4, P3, P2, P1,
+          P0} = p;
+  assign SIGNEDP = SIGNEDA | SIGNEDB;
+""",
+}
+
+
+def _blackbox_with_body(library, name, body):
+    """Module ``name`` of a black-box library, its ports and parameters kept, with ``body``."""
+    found = re.search(rf"\bmodule\s+{name}\b.*?\bendmodule\b", library, flags=re.DOTALL)
+    if found is None:
+        raise LookupError(f"the black-box library has no module {name}")
+    text = found.group(0)
+    return f"// {name}: a stand-in (black box in the library)\n" + \
+        text[:-len("endmodule")] + body + "endmodule\n"
+
+
 def cell_library(family):
     """The cell models of ``family`` as one Verilog text Verilator compiles."""
     share = _yosys_share() / family
@@ -146,11 +133,23 @@ def cell_library(family):
         text = _strip_modules(text, ["SB_PLL40_PAD"])
         text = _patch(text, "wire clken_pulled = CLOCK_ENABLE || CLOCK_ENABLE === 1'bz;",
                       "wire clken_pulled = CLOCK_ENABLE;")
-    elif family == "ecp5":
-        text = (share / "cells_sim.v").read_text()
-    else:
-        raise ValueError(f"no cell library for family {family!r}")
-    return text + _PLL_STANDINS[family]
+        return text + _PLL_STANDINS[family]
+    if family == "ecp5":
+        # cells_sim.v `includes its siblings (some twice, nested): inline each once, so that
+        # Verilator gets one text.
+        seen = set()
+
+        def inline(match):
+            name = match.group(1)
+            if name in seen:
+                return ""
+            seen.add(name)
+            return re.sub(r'`include "([^"]+)"', inline, (share / name).read_text())
+        text = inline(re.match(r'`include "([^"]+)"', '`include "cells_sim.v"'))
+        blackboxes = (share / "cells_bb.v").read_text()
+        return text + "".join(_blackbox_with_body(blackboxes, name, body)
+                              for name, body in _ECP5_BODIES.items())
+    raise ValueError(f"no cell library for family {family!r}")
 
 
 def pin_ports(netlist):

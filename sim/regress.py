@@ -146,6 +146,11 @@ def main(argv=None):
                    help="networks per PE count and traffic pattern (210: about 10,000 layers)")
     p.add_argument("--seed", type=int, default=12)
     p.add_argument("--json")
+    p = sub.add_parser("protocol", help="random host traffic through a board top's UART")
+    p.add_argument("--frames", type=int, default=1000)
+    p.add_argument("--board", default="ulx3s")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json")
     p = sub.add_parser("mnist", help="MNIST test images through the RTL")
     p.add_argument("--images", type=int, default=10_000)
     p.add_argument("--pes", type=int, nargs="+", default=[4, 16])
@@ -153,6 +158,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.what == "random":
         figures = regress_random(args.networks, seed=args.seed)
+    elif args.what == "protocol":
+        from tinyeie.boards.boards import board
+        from tinyeie.sim.protocol_traffic import run_traffic
+        figures = run_traffic(board(args.board), args.frames, seed=args.seed)
+        print(f"protocol: {figures['frames']} frames, {figures['answers']} answers, "
+              f"{figures['mismatches']} mismatches ({figures['seconds']} s)")
     else:
         figures = regress_mnist(args.images, pes=args.pes)
     if args.json:
