@@ -50,13 +50,16 @@ def write_commands(packed):
     return np.array(commands, dtype=np.uint64)
 
 
-def run_cases(config, cases, *, idle=0.0, stall=0.0, seed=1, run_dir=None, load=True):
+def run_cases(config, cases, *, idle=0.0, stall=0.0, seed=1, run_dir=None, load=True,
+              sim=None):
     """Run every case on one build of the engine; one :class:`CaseResult` per case.
 
     ``load=False`` skips writing the model (a build made with the first case's model in its
-    memories, via :func:`engine_build`).
+    memories, via :func:`engine_build`). ``sim``: another build of the same engine (one with
+    coverage, :mod:`tinyeie.sim.coverage`).
     """
-    sim = engine_build(config, None if load else cases[0].packed)
+    if sim is None:
+        sim = engine_build(config, None if load else cases[0].packed)
     with tempfile.TemporaryDirectory(prefix="tinyeie-sim-") as tmp:
         tmp = Path(tmp)
         specs = []
