@@ -29,9 +29,9 @@ TRAFFIC = ((0.0, 0.0), (0.5, 0.0), (0.0, 0.7), (0.5, 0.7))
 
 
 def random_config(pes):
-    """The engine the random networks run on: small memories, every PE count's default
-    queue depth."""
-    return EngineConfig(pes=pes, pe_depth=8192, col_depth=512, act_depth=128, max_layers=4)
+    """The engine the random networks run on: layers up to 128 wide, PE memories that hold
+    three dense ones on one PE, every PE count's default queue depth."""
+    return EngineConfig(pes=pes, pe_depth=1 << 16, col_depth=512, act_depth=128, max_layers=4)
 
 
 def random_networks(rng, config, count, vectors=3):
