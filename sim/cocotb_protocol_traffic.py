@@ -28,11 +28,11 @@ async def protocol_traffic(dut):
             byte = await uart.recv(1, timeout_cycles=args["answer_cycles"])
             assert byte and byte[0] is not None, \
                 f"no answer to {kind} {data[:8].hex()}... ({got} of {count} answers)"
-            answers += byte
-            got += sum(isinstance(e, Frame) for e in decoder.feed(byte))
+            answers += bytes(byte)
+            got += sum(isinstance(e, Frame) for e in decoder.feed(bytes(byte)))
     # anything more the board sends is an extra answer
     extra = await uart.recv(1, timeout_cycles=4 * args["answer_cycles"] // 40)
     if extra and extra[0] is not None:
-        answers += extra
+        answers += bytes(extra)
     with open(args["output"], "wb") as f:
         f.write(bytes(answers))

@@ -164,8 +164,12 @@ def run_traffic(board, frames, seed=1):
     mismatches = sum(a != b for a, b in zip(got_frames, want_frames)) + abs(
         len(got_frames) - len(want_frames))
     first = next((k for k, (a, b) in enumerate(zip(got_frames, want_frames)) if a != b), None)
-    return {"check": "protocol", "board": board.name, "frames": sum(1 for _ in events),
-            "answers": len(want_frames), "mismatches": mismatches, "seed": seed,
+    kinds = {}
+    for kind, _ in want_frames:
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return {"check": "protocol", "board": board.name, "frames": len(events),
+            "answers": len(want_frames), "answer_kinds": kinds, "mismatches": mismatches,
+            "seed": seed,
             "first_mismatch": None if first is None else
             {"index": first, "got": got_frames[first], "want": want_frames[first]},
             "seconds": round(time.monotonic() - started, 1)}
