@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal sim-full gate verification-doc
+.PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal sim-full gate coverage verification-doc
 
 BOARD ?= icebreaker
 MODEL ?= models/lenet300.npz
@@ -53,6 +53,11 @@ sim-full: $(STAMP)
 gate: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/tinyeie sim --board icebreaker $(MODEL) --netlist synth --images 20 --json > docs/verification/gate-icebreaker.json
 	OPENBLAS_NUM_THREADS=1 $(BIN)/tinyeie sim --board ulx3s $(MODEL) --netlist synth --images 20 --json > docs/verification/gate-ulx3s.json
+	$(BIN)/python -m tinyeie.sim.verification_doc
+
+# Verilator line and toggle coverage of the engine under its regressions, per module.
+coverage: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.coverage --json docs/verification/coverage-engine.json
 	$(BIN)/python -m tinyeie.sim.verification_doc
 
 verification-doc: $(STAMP)
