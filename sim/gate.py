@@ -166,7 +166,8 @@ def pin_ports(netlist):
 def gate_wrapper(netlist, flash_addr_bits):
     """The Verilog top ``gate_board`` around the netlist's top (see the module docstring)."""
     top, ports = pin_ports(netlist)
-    clock = [name for name, direction in ports.items() if direction == "input"]
+    clock = [name for name, direction in ports.items()
+             if direction == "input" and not name.startswith(("uart_", "spi_flash_"))]
     if len(clock) != 1:
         raise ValueError(f"expected one input pin (the oscillator), found {clock}")
     conn = {clock[0]: "clk_run", "uart_0__rx__io": "rx_pin", "uart_0__tx__io": "tx"}

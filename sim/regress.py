@@ -34,14 +34,14 @@ def random_config(pes):
     return EngineConfig(pes=pes, pe_depth=1 << 16, col_depth=512, act_depth=128, max_layers=4)
 
 
-def random_networks(rng, config, count, vectors=3):
+def random_networks(rng, config, count, vectors=3, width=128):
     """``count`` random networks (``(layers, inputs)``) for ``config``: 1 to 3 layers of 1 to
-    120 rows and columns, densities from 0 to 1 per layer, gaps over 15 rows, empty columns,
-    saturating requantisation; inputs of every density, the first all zeros and the second at
-    full scale."""
+    ``width`` rows and columns (at most ``act_depth``), densities from 0 to 1 per layer, gaps
+    over 15 rows, empty columns, saturating requantisation; inputs of every density, the first
+    all zeros and the second at full scale."""
     from tinyeie.sw.compiler.random_model import random_inputs, random_layers
 
-    top = config.act_depth
+    top = min(width, config.act_depth)
     networks = []
     for _ in range(count):
         n_layers = int(rng.integers(1, 4))
