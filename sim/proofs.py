@@ -54,10 +54,12 @@ def _uart_proofs():
                   f"back to back, each the 8N1 frame of the byte taken, bit times exact, ready "
                   f"only when the line is free", lambda d=divisor: TransmitterSpec(d), "bmc",
                   2 * frame + 4, quick),
-            Proof(f"uart-rx-d{divisor}", f"UART receiver, {divisor} cycles a bit: from an ideal "
-                  f"sender with any gaps and broken stop bits, each frame one item, in order, "
-                  f"its byte, FRAMING exactly when the stop bit was low",
-                  lambda d=divisor: ReceiverSpec(d), "bmc", 2 * frame + 10, False),
+            # (the two-frame receiver proof at divisor 5 takes 5 minutes; 4 is the one run)
+            *([Proof(f"uart-rx-d{divisor}", f"UART receiver, {divisor} cycles a bit: from an "
+                     f"ideal sender with any gaps and broken stop bits, each frame one item, in "
+                     f"order, its byte, FRAMING exactly when the stop bit was low",
+                     lambda d=divisor: ReceiverSpec(d), "bmc", 2 * frame + 10, False)]
+              if divisor == 4 else []),
             Proof(f"uart-rx-rules-d{divisor}", f"UART receiver, {divisor} cycles a bit, any "
                   f"consumer: an offer stays, unchanged, until taken",
                   lambda d=divisor: ReceiverSpec(d, prompt=False), "bmc", 2 * frame + 10,
