@@ -20,6 +20,9 @@ What the cell models need here (docs/verification.md, "Gate-level simulation"):
 * PLLs (``SB_PLL40_PAD``, ``EHXPLLL``) are black boxes in the libraries: the stand-ins below
   pass the oscillator through and lock after 16 cycles. Cycle counts are what matter here, not
   the frequency.
+* ``TRELLIS_IO`` (ECP5) defeats Verilator as well: as an input it assigns ``1'bz`` to its pad,
+  an ``input`` port of the netlist ("Assigning to input/const variable"). A two-state
+  stand-in reads an input pad and drives an output one.
 * ECP5: ``MULT18X18D`` and ``SGSR`` have no simulation model either (black boxes in
   cells_bb.v): the stand-ins multiply without registers (the configuration synth_ecp5 uses;
   anything else stops the simulation) and leave the flip-flops at their initial values.
@@ -116,6 +119,28 @@ _ECP5_BODIES = {
 }
 
 
+# ECP5's TRELLIS_IO model drives its pad with 1'bz as an input (and tests T === 1'bz): the
+# netlist's input pins are `input` ports, which Verilator will not let a model assign
+# ("Assigning to input/const variable"). A two-state stand-in: an input reads the pad, an
+# output (OB: T unconnected) drives it.
+_TRELLIS_IO = """
+module TRELLIS_IO((* iopad_external_pin *) inout B, input I, input T, output O);
+  parameter DIR = "INPUT";
+  generate
+    if (DIR == "INPUT") begin
+      assign O = B;
+    end else if (DIR == "OUTPUT") begin
+      assign B = I;
+      assign O = 1'b0;
+    end else begin
+      assign B = T ? 1'bz : I;
+      assign O = B;
+    end
+  endgenerate
+endmodule
+"""
+
+
 def _blackbox_with_body(library, name, body):
     """Module ``name`` of a black-box library, its ports and parameters kept, with ``body``."""
     found = re.search(rf"\bmodule\s+{name}\b.*?\bendmodule\b", library, flags=re.DOTALL)
@@ -147,6 +172,7 @@ def cell_library(family):
             seen.add(name)
             return re.sub(r'`include "([^"]+)"', inline, (share / name).read_text())
         text = inline(re.match(r'`include "([^"]+)"', '`include "cells_sim.v"'))
+        text = _strip_modules(text, ["TRELLIS_IO"]) + _TRELLIS_IO
         blackboxes = (share / "cells_bb.v").read_text()
         return text + "".join(_blackbox_with_body(blackboxes, name, body)
                               for name, body in _ECP5_BODIES.items())
@@ -223,7 +249,8 @@ def gate_build(family, netlist_path, flash_bytes, flash_base):
 # output clock with `always @* x <= clk` (for DDR outputs, which no pin here uses), which
 # Verilator runs as a blocking assignment.
 GATE_ARGS = {"ice40": ["-Wno-PINMISSING", "-Wno-TIMESCALEMOD", "-Wno-COMBDLY"],
-             "ecp5": ["-Wno-PINMISSING", "-Wno-TIMESCALEMOD"]}
+             # the ECP5 models carry `specify` blocks outside any `ifdef`
+             "ecp5": ["-Wno-PINMISSING", "-Wno-TIMESCALEMOD", "-Wno-SPECIFYIGN"]}
 
 
 def board_gate_build(board, netlist_path):

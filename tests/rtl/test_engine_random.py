@@ -36,11 +36,12 @@ def random_cases(cfg, seed):
 
 
 @pytest.mark.parametrize("pes", [1, 3, 4, 8])
-@pytest.mark.parametrize("idle, stall", [(0.0, 0.0), (0.5, 0.7)])
+# Every combination of an idle source and a stalling sink (make sim-full runs them at scale).
+@pytest.mark.parametrize("idle, stall", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.7), (0.5, 0.7)])
 def test_random_layers_bit_exact(pes, idle, stall):
     cfg = EngineConfig(pes=pes, pe_depth=8192, col_depth=512, act_depth=128, max_layers=4,
                        queue_depth=4)
-    seed = 100 * pes + int(10 * idle)
+    seed = 100 * pes + int(10 * idle) + int(stall > 0)
     cases, models = random_cases(cfg, seed)
     results = run_cases(cfg, cases, idle=idle, stall=stall, seed=seed)
     for k, (case, layers, result) in enumerate(zip(cases, models, results)):
