@@ -236,6 +236,11 @@ def gate_build(family, netlist_path, flash_bytes, flash_base):
 
     netlist = Path(netlist_path).read_text()
     wrapper, has_flash = gate_wrapper(netlist, ceil_log2(flash_bytes))
+    if family == "ecp5":
+        # The pads are the inout B of TRELLIS_IO; Verilator will not connect an inout to an
+        # `input` port ("Assigning to input/const variable"), so the pins become inout, as
+        # the iCE40 netlists declare them.
+        netlist = re.sub(r"^(\s*)input(\s+\S+__io;)", r"\1inout\2", netlist, flags=re.MULTILINE)
     parts = [wrapper, netlist, cell_library(family)]
     if has_flash:
         parts.append(verilog.convert(RTLFlash(flash_bytes, flash_base), name="sim_flash",
