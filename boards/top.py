@@ -11,9 +11,8 @@ from amaranth.lib.wiring import In, Out
 
 from tinyeie.boards.boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
 from tinyeie.boards.clocks import PLLClock, ecp5_pll, ice40_pll
-from tinyeie.hw.engine import Engine
-from tinyeie.hw.loader import ImageLoader
-from tinyeie.hw.protocol import TIMEOUT_CYCLES, HostProtocol
+from tinyeie.contract.protocol import TIMEOUT_CYCLES
+from tinyeie.hw.server import ModelServer
 from tinyeie.hw.spiflash import MAX_CLK_FREQ, SPIFlashReader, wake_cycles_for
 from tinyeie.hw.uart import UARTReceiver, UARTTransmitter, baud_divisor
 from tinyeie.sw.compiler.pack import layer_descriptor
@@ -75,10 +74,9 @@ class BoardTop(wiring.Component):
         })
 
     def elaborate(self, platform):
-        # Bytes flow UART -> protocol -> (loader -> engine's write port | engine's input), and
-        # results engine -> protocol -> UART. The loader takes its bytes from the SPI flash
-        # while booting and from the protocol's LOAD-DATA afterwards; the protocol learns the
-        # boot load's verdict when boot_busy falls.
+        # Bytes flow UART -> server (protocol -> loader or engine) -> UART. The loader takes
+        # its bytes from the SPI flash while booting and from the protocol's LOAD-DATA
+        # afterwards; the protocol learns the boot load's verdict when `booting` falls.
         cfg = self._config
         m = Module()
         preloaded = None
@@ -88,30 +86,17 @@ class BoardTop(wiring.Component):
 
         m.submodules.rx = rx = UARTReceiver(divisor=self._divisor)
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
-        m.submodules.protocol = protocol = HostProtocol(
-            cfg, timeout_cycles=self._timeout_cycles, preloaded=preloaded)
-        m.submodules.loader = loader = ImageLoader(cfg)
-        m.submodules.engine = engine = Engine(cfg, self._packed)
+        m.submodules.server = server = ModelServer(
+            cfg, packed=self._packed, preloaded=preloaded, timeout_cycles=self._timeout_cycles)
 
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
-        wiring.connect(m, rx.o_stream, protocol.i_rx)
-        wiring.connect(m, protocol.o_tx, tx.i_stream)
-        wiring.connect(m, protocol.o_activations, engine.i_stream)
-        wiring.connect(m, engine.o_stream, protocol.i_results)
-        wiring.connect(m, loader.o_model, engine.i_model)
-        m.d.comb += [
-            protocol.cycles.eq(engine.cycles),
-            protocol.loader_done.eq(loader.done), protocol.loader_ok.eq(loader.ok),
-            protocol.loader_error.eq(loader.error), protocol.loader_in_count.eq(loader.in_count),
-            protocol.loader_out_count.eq(loader.out_count),
-            protocol.loader_received.eq(loader.received),
-        ]
+        wiring.connect(m, rx.o_stream, server.i_rx)
+        wiring.connect(m, server.o_tx, tx.i_stream)
 
         booting = Signal(init=self._flash_boot)
         boot_start = Signal(init=self._flash_boot)    # one pulse, the cycle after reset
         m.d.sync += boot_start.eq(0)
-        m.d.comb += [protocol.boot_busy.eq(booting),
-                     loader.start.eq(protocol.loader_start | boot_start)]
+        m.d.comb += [server.booting.eq(booting), server.boot_start.eq(boot_start)]
         if self._flash_boot:
             m.submodules.flash = flash = SPIFlashReader(
                 wake_cycles=wake_cycles_for(self._clock_hz))
@@ -120,18 +105,13 @@ class BoardTop(wiring.Component):
                 self.flash_cs_n.eq(flash.cs_n), self.flash_sck.eq(flash.sck),
                 self.flash_copi.eq(flash.copi), flash.cipo.eq(self.flash_cipo),
             ]
-            with m.If(booting & ~boot_start & loader.done):
+            wiring.connect(m, flash.o_stream, server.i_boot)
+            with m.If(booting & ~boot_start & server.loader_done):
                 m.d.comb += flash.stop.eq(1)
                 m.d.sync += booting.eq(0)
-            with m.If(booting):
-                wiring.connect(m, flash.o_stream, loader.i_stream)
-            with m.Else():
-                wiring.connect(m, protocol.o_image, loader.i_stream)
-        else:
-            wiring.connect(m, protocol.o_image, loader.i_stream)
 
-        m.d.comb += [self.leds.eq(protocol.predicted & protocol.predicted_valid.replicate(4)),
-                     self.model_led.eq(protocol.model_valid)]
+        m.d.comb += [self.leds.eq(server.predicted & server.predicted_valid.replicate(4)),
+                     self.model_led.eq(server.model_valid)]
         return m
 
 

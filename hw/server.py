@@ -1,0 +1,105 @@
+"""The host protocol with the model loader and the engine behind it: a board but its pins."""
+
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from tinyeie.contract.protocol import TIMEOUT_CYCLES
+from tinyeie.hw.engine import Engine
+from tinyeie.hw.loader import ImageLoader
+from tinyeie.hw.protocol import HostProtocol
+from tinyeie.hw.uart import RxByte
+
+__all__ = ["ModelServer"]
+
+
+class ModelServer(wiring.Component):
+    """Serves the UART protocol with a model loader and an engine: all of a board but its pins.
+
+    Bytes from the UART go to :class:`~tinyeie.hw.protocol.HostProtocol`, which gives LOAD-DATA
+    to :class:`~tinyeie.hw.loader.ImageLoader` (whose writes fill
+    :class:`~tinyeie.hw.engine.Engine`'s memories) and INFER's activations to the engine, and
+    sends the answers back. During a boot load the loader takes its bytes from ``i_boot``
+    instead.
+
+    Parameters
+    ----------
+    config : :class:`~tinyeie.contract.config.EngineConfig`
+    packed : :class:`~tinyeie.sw.compiler.pack.PackedModel`, optional
+        A model in the engine's memories from the bitstream.
+    preloaded : (int, int), optional
+        That model's ``(in_count, out_count)``: it is valid from power-up.
+    timeout_cycles : int
+        The protocol's frame timeout (:class:`~tinyeie.hw.protocol.HostProtocol`).
+
+    Members
+    -------
+    i_rx : ``In(stream.Signature(RxByte))``
+        From the UART receiver.
+    o_tx : ``Out(stream.Signature(8))``
+        To the UART transmitter.
+    i_boot : ``In(stream.Signature(8))``
+        A boot load's image bytes (from SPI flash), taken while ``booting``.
+    boot_start : ``In(1)``
+        A one-cycle pulse: a boot load starts (the loader drops any image under way).
+    booting : ``In(1)``
+        A boot load is under way, from ``boot_start`` until the loader is done. Tie to 0
+        without a boot load.
+    loader_done : ``Out(1)``
+        The loader has finished its image (``booting`` may fall).
+    model_valid, predicted, predicted_valid : ``Out``
+        The protocol's (:class:`~tinyeie.hw.protocol.HostProtocol`).
+    """
+
+    i_rx: In(stream.Signature(RxByte))
+    o_tx: Out(stream.Signature(8))
+    i_boot: In(stream.Signature(8))
+    boot_start: In(1)
+    booting: In(1)
+    loader_done: Out(1)
+    model_valid: Out(1)
+    predicted: Out(4)
+    predicted_valid: Out(1)
+
+    def __init__(self, config, *, packed=None, preloaded=None, timeout_cycles=TIMEOUT_CYCLES):
+        # Built here so that testbenches can watch the parts.
+        self.protocol = HostProtocol(config, timeout_cycles=timeout_cycles, preloaded=preloaded)
+        self.loader = ImageLoader(config)
+        self.engine = Engine(config, packed)
+        self._config = config
+        super().__init__()
+
+    @property
+    def config(self):
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        protocol, loader, engine = self.protocol, self.loader, self.engine
+        m.submodules.protocol = protocol
+        m.submodules.loader = loader
+        m.submodules.engine = engine
+
+        wiring.connect(m, wiring.flipped(self.i_rx), protocol.i_rx)
+        wiring.connect(m, protocol.o_tx, wiring.flipped(self.o_tx))
+        wiring.connect(m, protocol.o_activations, engine.i_stream)
+        wiring.connect(m, engine.o_stream, protocol.i_results)
+        wiring.connect(m, loader.o_model, engine.i_model)
+        m.d.comb += [
+            protocol.cycles.eq(engine.cycles),
+            protocol.loader_done.eq(loader.done), protocol.loader_ok.eq(loader.ok),
+            protocol.loader_error.eq(loader.error), protocol.loader_in_count.eq(loader.in_count),
+            protocol.loader_out_count.eq(loader.out_count),
+            protocol.loader_received.eq(loader.received),
+            protocol.boot_busy.eq(self.booting),
+            loader.start.eq(protocol.loader_start | self.boot_start),
+            self.loader_done.eq(loader.done),
+            self.model_valid.eq(protocol.model_valid),
+            self.predicted.eq(protocol.predicted),
+            self.predicted_valid.eq(protocol.predicted_valid),
+        ]
+        with m.If(self.booting):
+            wiring.connect(m, wiring.flipped(self.i_boot), loader.i_stream)
+        with m.Else():
+            wiring.connect(m, protocol.o_image, loader.i_stream)
+        return m

@@ -1,0 +1,158 @@
+# amaranth: UnusedElaboratable=no
+"""ModelServer on Amaranth's simulator: the real protocol, loader and engine, model images
+over the protocol's byte streams (no UART bit timing), answers decoded as the host does.
+
+The regressions of issue 11: a model image whose header counts disagree with its layer
+descriptors (CRC-32 recomputed, so the loader accepts it) must not hang the board. Each INFER
+is answered (ENGINE-FAULT), the engine returns to idle, and STATUS and a new load work after.
+"""
+
+import struct
+import zlib
+
+import numpy as np
+import pytest
+
+from tinyeie.contract.config import EngineConfig
+from tinyeie.contract.image import HEADER_WORDS, header_words, read_header
+from tinyeie.contract.protocol import ErrorCode, Request, Response
+from tinyeie.hw.server import ModelServer
+from tinyeie.hw.uart import RxError
+from tinyeie.sim.pysim import simulate, stream_get
+from tinyeie.sw.compiler.golden import int_forward
+from tinyeie.sw.compiler.image import write_image
+from tinyeie.sw.compiler.pack import pack
+from tinyeie.sw.compiler.random_model import random_inputs, random_layers
+from tinyeie.sw.host.frames import Frame, FrameDecoder, encode_frame
+from tinyeie.sw.host.payloads import (
+    infer_payload,
+    load_start_payload,
+    parse_error,
+    parse_result,
+    parse_status,
+)
+
+CONFIG = EngineConfig(pes=2, pe_depth=512, col_depth=64, act_depth=64, queue_depth=2)
+TIMEOUT = 300               # the frame timeout
+ENGINE_TIMEOUT = 3000       # the engine timeout: far above this model's inference
+SIM_CYCLES = 200_000        # a scenario that takes longer has hung
+
+
+def small_model(seed=5):
+    rng = np.random.default_rng(seed)
+    layers = random_layers(rng, [12, 9, 4], density=0.5, cfg=CONFIG, gap_rows=17)
+    inputs = random_inputs(rng, 2, 12, cfg=CONFIG)
+    return layers, inputs
+
+
+def with_header(image, **fields):
+    """``image`` with header fields changed and its CRC-32 recomputed: the loader accepts it."""
+    words = np.frombuffer(image[:-4], dtype="<u2").copy()
+    header = read_header(words)
+    header.update(fields)
+    del header["magic"], header["version"]
+    words[:HEADER_WORDS] = header_words(**header)
+    body = words.tobytes()
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+class Host:
+    """The host's end of the server's byte streams: requests out, answer frames in."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.decoder = FrameDecoder(types=list(Response))
+
+    async def request(self, ctx, frame_type, payload=b""):
+        rx = self.dut.i_rx
+        for byte in encode_frame(frame_type, payload):
+            ctx.set(rx.payload, {"data": byte, "error": RxError.NONE})
+            ctx.set(rx.valid, 1)
+            # one-shot waits: a pending `until()` breaks when the simulation is stopped
+            while not (await ctx.tick().sample(rx.ready))[2]:
+                pass
+            ctx.set(rx.valid, 0)
+        while True:
+            for event in self.decoder.feed([await stream_get(ctx, self.dut.o_tx)]):
+                assert isinstance(event, Frame), f"a damaged answer: {event}"
+                return event
+
+    async def load(self, ctx, image, chunk=256):
+        answers = [await self.request(ctx, Request.LOAD_START, load_start_payload(len(image)))]
+        for k in range(0, len(image), chunk):
+            answers.append(await self.request(ctx, Request.LOAD_DATA, image[k:k + chunk]))
+        answers.append(await self.request(ctx, Request.LOAD_END))
+        return [(Response(a.type).name, a.payload[0]) for a in answers]
+
+
+def serve(scenario):
+    """Run ``scenario(ctx, host)`` against a ModelServer; fail if it takes too long."""
+    dut = ModelServer(CONFIG, timeout_cycles=TIMEOUT)
+    host = Host(dut)
+
+    async def testbench(ctx):
+        await scenario(ctx, host)
+
+    simulate(dut, [testbench], timeout=SIM_CYCLES, name="model_server")
+
+
+def describe(frame):
+    kind = Response(frame.type)
+    if kind == Response.ERROR:
+        return ("ERROR", parse_error(frame.payload))
+    if kind == Response.STATUS:
+        return ("STATUS", parse_status(frame.payload))
+    if kind == Response.RESULT:
+        return ("RESULT", parse_result(frame.payload))
+    return (kind.name, frame.payload[0])
+
+
+
+
+def test_a_good_image_is_served():
+    layers, inputs = small_model()
+    image = write_image(pack(layers, CONFIG))
+    got = {}
+
+    async def scenario(ctx, host):
+        got["load"] = await host.load(ctx, image)
+        got["results"] = [describe(await host.request(ctx, Request.INFER, infer_payload(x)))
+                          for x in inputs]
+
+    serve(scenario)
+    assert all(kind == "ACK" for kind, _ in got["load"])
+    assert [r.logits for _, r in got["results"]] == int_forward(layers, inputs, CONFIG).tolist()
+
+
+@pytest.mark.xfail(strict=True, reason="hangs or answers a broken RESULT (issue 11)")
+@pytest.mark.parametrize("change", [
+    pytest.param({"in_count": 14}, id="more-inputs-than-the-layers-take"),
+    pytest.param({"in_count": 10}, id="fewer-inputs-than-the-layers-take"),
+    pytest.param({"out_count": 5}, id="more-outputs-than-the-layers-give"),
+    pytest.param({"out_count": 3}, id="fewer-outputs-than-the-layers-give"),
+])
+def test_an_image_whose_header_disagrees_with_its_layers_cannot_hang_the_board(change):
+    layers, inputs = small_model()
+    good = write_image(pack(layers, CONFIG))
+    bad = with_header(good, **change)
+    in_count = change.get("in_count", 12)
+    got = {}
+
+    async def scenario(ctx, host):
+        got["load"] = await host.load(ctx, bad)
+        got["infer"] = describe(await host.request(ctx, Request.INFER, bytes(in_count)))
+        got["status"] = describe(await host.request(ctx, Request.STATUS))
+        got["again"] = describe(await host.request(ctx, Request.INFER, bytes(in_count)))
+        got["reload"] = await host.load(ctx, good)
+        got["result"] = describe(await host.request(ctx, Request.INFER,
+                                                    infer_payload(inputs[0])))
+
+    serve(scenario)
+    assert got["load"][-1] == ("ACK", Request.LOAD_END)        # the loader cannot tell (yet)
+    assert got["infer"] == ("ERROR", ("ENGINE-FAULT", "INFER"))
+    status = got["status"][1]
+    assert not status.model_valid and status.last_error == ErrorCode.ENGINE_FAULT
+    assert got["again"] == ("ERROR", ("NO-MODEL", "INFER"))
+    assert got["reload"][-1] == ("ACK", Request.LOAD_END)
+    # nothing of the inference given up is left in the engine
+    assert got["result"][1].logits == int_forward(layers, inputs[:1], CONFIG)[0].tolist()
