@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from tinyeie.boards.boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
 from tinyeie.boards.clocks import PLLClock, ecp5_pll, ice40_pll
-from tinyeie.contract.protocol import TIMEOUT_CYCLES
+from tinyeie.contract.protocol import ENGINE_TIMEOUT_CYCLES, TIMEOUT_CYCLES
 from tinyeie.hw.server import ModelServer
 from tinyeie.hw.spiflash import MAX_CLK_FREQ, SPIFlashReader, wake_cycles_for
 from tinyeie.hw.uart import UARTReceiver, UARTTransmitter, baud_divisor
@@ -34,8 +34,8 @@ class BoardTop(wiring.Component):
         Read the model image from SPI flash at ``flash_offset`` after reset.
     packed : :class:`~tinyeie.sw.compiler.pack.PackedModel`, optional
         A model in the engine's memories from the bitstream (valid from power-up).
-    timeout_cycles : int
-        The protocol's frame timeout.
+    timeout_cycles, engine_timeout_cycles : int
+        The protocol's frame timeout and engine timeout.
     clock_hz : float
         The clock frequency (the flash needs 3 us between waking up and the first read).
 
@@ -54,13 +54,15 @@ class BoardTop(wiring.Component):
     """
 
     def __init__(self, config, *, divisor, flash_boot, flash_offset=MODEL_FLASH_OFFSET,
-                 packed=None, timeout_cycles=TIMEOUT_CYCLES, clock_hz=MAX_CLK_FREQ):
+                 packed=None, timeout_cycles=TIMEOUT_CYCLES,
+                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, clock_hz=MAX_CLK_FREQ):
         self._config = config
         self._divisor = divisor
         self._flash_boot = flash_boot
         self._flash_offset = flash_offset
         self._packed = packed
         self._timeout_cycles = timeout_cycles
+        self._engine_timeout_cycles = engine_timeout_cycles
         self._clock_hz = clock_hz
         super().__init__({
             "rx": In(1, init=1),
@@ -87,7 +89,8 @@ class BoardTop(wiring.Component):
         m.submodules.rx = rx = UARTReceiver(divisor=self._divisor)
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
         m.submodules.server = server = ModelServer(
-            cfg, packed=self._packed, preloaded=preloaded, timeout_cycles=self._timeout_cycles)
+            cfg, packed=self._packed, preloaded=preloaded, timeout_cycles=self._timeout_cycles,
+            engine_timeout_cycles=self._engine_timeout_cycles)
 
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o_stream, server.i_rx)

@@ -7,7 +7,8 @@ Python: the serial host imports it without Amaranth.
 
 import enum
 
-__all__ = ["SOF", "MAX_PAYLOAD", "PROTOCOL_VERSION", "TIMEOUT_CYCLES", "Request", "Response",
+__all__ = ["SOF", "MAX_PAYLOAD", "PROTOCOL_VERSION", "TIMEOUT_CYCLES", "ENGINE_TIMEOUT_CYCLES",
+           "MAX_OUTPUTS", "Request", "Response",
            "ErrorCode", "LoaderError", "DROPPING", "STATUS_FIELDS", "STATUS_BYTES",
            "status_format", "doc_name"]
 
@@ -15,6 +16,10 @@ SOF = 0x5A                  # start of frame
 MAX_PAYLOAD = 1024          # payload bytes of a frame, either direction
 PROTOCOL_VERSION = 1        # STATUS's first byte
 TIMEOUT_CYCLES = 1 << 20    # the board's timeout, in clock cycles (44 ms at 24 MHz)
+# How long an INFER may keep the board waiting on its engine, in clock cycles (175 ms at 24 MHz):
+# over 1,000 times LeNet-300-100's 2,552 on 4 PEs, 60 times the same layers run dense.
+ENGINE_TIMEOUT_CYCLES = 1 << 22
+MAX_OUTPUTS = (MAX_PAYLOAD - 5) // 4    # logits a RESULT carries: 254
 
 
 class Request(enum.IntEnum):
@@ -49,6 +54,7 @@ class ErrorCode(enum.IntEnum):
     SEQUENCE = 7
     LINE = 8
     NOISE = 9
+    ENGINE_FAULT = 10
 
 
 class LoaderError(enum.IntEnum):

@@ -52,6 +52,9 @@ class AnswerTransmitter(wiring.Component):
     predicted_valid : ``Out(1)``
         ``predicted`` holds a class of the current model (cleared while ``status`` says no
         model is valid).
+    engine_reset : ``In(1)``
+        The engine is reset (its inference given up): results to throw away are no longer
+        waited for.
     """
 
     def __init__(self, config, *, src_loc_at=0):
@@ -67,6 +70,7 @@ class AnswerTransmitter(wiring.Component):
             "o_tx": Out(stream.Signature(8)),
             "predicted": Out(4),
             "predicted_valid": Out(1),
+            "engine_reset": In(1),
         }, src_loc_at=1 + src_loc_at)
 
     @property
@@ -139,7 +143,7 @@ class AnswerTransmitter(wiring.Component):
                         m.next = "START"
             with m.State("DRAIN"):
                 m.d.comb += results.ready.eq(1)
-                with m.If(got_result & results.payload.last):
+                with m.If((got_result & results.payload.last) | self.engine_reset):
                     m.next = "START"
             with m.State("START"):
                 m.d.comb += [tx.valid.eq(1), tx.payload.eq(SOF)]

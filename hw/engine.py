@@ -57,6 +57,14 @@ class Engine(wiring.Component):
         result given, without the cycles ``o_stream`` waited for its consumer.
     busy : Out(1)
         An inference is under way.
+    out_count : Out(12)
+        The running layer's output count: while ``o_stream`` is valid, the number of results
+        the inference gives (at least one).
+
+    After a reset the engine first zeroes every PE's accumulators (2**ceil(log2(bank_depth))
+    cycles), so a reset in the middle of an inference (as :class:`~tinyeie.hw.server.ModelServer`
+    makes when the protocol gives one up) leaves nothing behind; the model stays in the
+    memories.
     """
 
     def __init__(self, config, packed=None):
@@ -79,6 +87,7 @@ class Engine(wiring.Component):
             "o_stream": Out(stream.Signature(Result(config.acc_width))),
             "cycles": Out(CYCLE_WIDTH),
             "busy": Out(1),
+            "out_count": Out(COUNT_BITS),
         })
 
     @property
@@ -143,7 +152,7 @@ class Engine(wiring.Component):
         layer = Signal(range(max(cfg.max_layers, 2)))
         half = Signal()         # the bank half holding the running layer's input
         m.d.comb += [scanner.in_count.eq(desc.in_count), scanner.half.eq(half),
-                     broadcaster.col_base.eq(desc.col_base)]
+                     broadcaster.col_base.eq(desc.col_base), self.out_count.eq(desc.out_count)]
         # What the drain's last rows need, kept while the next descriptor is already read.
         drain_shift = Signal.like(desc.shift)
         drain_bias_shift = Signal.like(desc.bias_shift)
@@ -245,7 +254,17 @@ class Engine(wiring.Component):
         with m.If(counting & ~stalled):
             m.d.sync += self.cycles.eq(self.cycles + 1)
 
-        with m.FSM():
+        with m.FSM(init="CLEAR"):
+            with m.State("CLEAR"):
+                # Every PE drains each of its rows once, which zeroes its accumulator (the
+                # results go to the banks' other half, which nothing reads before writing).
+                m.d.comb += drain.eq(1)
+                m.d.sync += row.eq(row + 1)
+                with m.If(row.all()):
+                    m.next = "CLEAR-FLUSH"
+            with m.State("CLEAR-FLUSH"):
+                with m.If(all_idle & ~pes[0].result_valid):
+                    m.next = "IDLE"
             with m.State("IDLE"):
                 m.d.comb += self.i_model.ready.eq(1)
                 with m.If(self.i_stream.valid & ~self.i_model.valid & ~write):

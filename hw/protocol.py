@@ -13,11 +13,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tinyeie.contract.layouts import COUNT_BITS
-from tinyeie.contract.protocol import TIMEOUT_CYCLES
+from tinyeie.contract.protocol import ENGINE_TIMEOUT_CYCLES, TIMEOUT_CYCLES
 from tinyeie.hw.answer import AnswerKind
 from tinyeie.hw.answer_slot import AnswerSlot
 from tinyeie.hw.answer_transmitter import AnswerTransmitter
 from tinyeie.hw.engine import CYCLE_WIDTH, Result
+from tinyeie.hw.engine_watchdog import EngineWatchdog
 from tinyeie.hw.request_receiver import RequestReceiver
 from tinyeie.hw.uart import RxByte
 
@@ -37,8 +38,14 @@ class HostProtocol(wiring.Component):
     once the host has its answer the engine is idle again.
 
     Answers are built byte by byte as the transmitter takes them, the RESULT's logits straight
-    from the engine (its length is known up front from the model's output count); the class
-    (argmax, ties to the lowest index) and the engine's cycle count follow them.
+    from the engine once it offers the first (its length is known up front from the model's
+    output count); the class (argmax, ties to the lowest index) and the engine's cycle count
+    follow them.
+
+    Whatever model image is loaded, every inference ends: one the engine cannot finish (its
+    cycle count reaches ``engine_timeout_cycles``, or it takes or gives other numbers of values
+    than the model's header says) is given up: ``engine_reset`` returns the engine to idle, and
+    a good INFER is answered ENGINE-FAULT, after which the model is invalid.
 
     Parameters
     ----------
@@ -48,6 +55,8 @@ class HostProtocol(wiring.Component):
     timeout_cycles : int
         How long the line must be quiet to end a frame under way (TIMEOUT) or a run of dropped
         bytes. docs/protocol.md: 2**20.
+    engine_timeout_cycles : int
+        The engine cycles an inference may take, a power of two. docs/protocol.md: 2**22.
     preloaded : (int, int), optional
         ``(in_count, out_count)`` of a model the engine holds from the bitstream: ``model_valid``
         is then 1 from power-up.
@@ -73,27 +82,40 @@ class HostProtocol(wiring.Component):
     i_results : ``In(stream.Signature(Result(acc_width)))``
         The engine's ``o_stream``.
     cycles : ``In(32)``
-        The engine's ``cycles``, read after the last result.
+        The engine's ``cycles``, read after the last result (and watched against
+        ``engine_timeout_cycles``).
+    engine_out_count : ``In(12)``
+        The engine's ``out_count``: with its first result, how many it gives.
+    engine_reset : ``Out(1)``
+        One cycle: resets the engine (an inference is given up).
     boot_busy : ``In(1)``
         High while the board top feeds the loader from SPI flash. Meanwhile the model is invalid
         and LOAD-START is refused (SEQUENCE); at its falling edge the loader's verdict is taken
         as at LOAD-END. Tie to 0 without a boot load.
     model_valid : ``Out(1)``
-        A model is loaded and checked: cleared by LOAD-START and boot, set by a good LOAD-END
-        or boot load.
+        A model is loaded and checked: cleared by LOAD-START, boot and ENGINE-FAULT, set by a
+        good LOAD-END or boot load.
     predicted : ``Out(4)``
         The last RESULT's class (its low 4 bits), for LEDs.
     predicted_valid : ``Out(1)``
         ``predicted`` holds a class of the current model.
     """
 
-    def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES, preloaded=None):
+    def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES,
+                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, preloaded=None):
+        if (isinstance(engine_timeout_cycles, bool) or not isinstance(engine_timeout_cycles, int)
+                or not 2 <= engine_timeout_cycles < 1 << CYCLE_WIDTH
+                or engine_timeout_cycles & (engine_timeout_cycles - 1)):
+            raise ValueError(f"engine_timeout_cycles must be a power of two from 2 to 2**31, "
+                             f"not {engine_timeout_cycles!r}")
         # Built here, so that bad parameters fail now and testbenches can watch the parts (which
         # count as created where this block is, for Amaranth's warning about unused blocks).
         self.receiver = RequestReceiver(config, timeout_cycles=timeout_cycles,
                                         preloaded=preloaded, src_loc_at=1)
         self.slot = AnswerSlot(src_loc_at=1)
         self.transmitter = AnswerTransmitter(config, src_loc_at=1)
+        self.watchdog = EngineWatchdog(src_loc_at=1)
+        self._engine_timeout_bit = engine_timeout_cycles.bit_length() - 1
         self._config = config
         super().__init__({
             "i_rx": In(stream.Signature(RxByte)),
@@ -113,6 +135,8 @@ class HostProtocol(wiring.Component):
             "model_valid": Out(1),
             "predicted": Out(4),
             "predicted_valid": Out(1),
+            "engine_out_count": In(COUNT_BITS),
+            "engine_reset": Out(1),
         })
 
     @property
@@ -138,12 +162,23 @@ class HostProtocol(wiring.Component):
         m.submodules.receiver = receiver = self.receiver
         m.submodules.slot = slot = self.slot
         m.submodules.transmitter = transmitter = self.transmitter
+        m.submodules.watchdog = watchdog = self.watchdog
         wiring.connect(m, receiver.o_answer, slot.i_answer)
         wiring.connect(m, slot.o_answer, transmitter.i_answer)
         m.d.comb += [
+            watchdog.restart.eq(receiver.infer_start),
+            watchdog.overtime.eq(self.cycles[self._engine_timeout_bit]),
+            watchdog.trip.eq(receiver.engine_trip),
+            receiver.engine_given_up.eq(watchdog.given_up),
+            watchdog.owed.eq(receiver.results_owed),
+            transmitter.engine_reset.eq(watchdog.reset),
+            self.engine_reset.eq(watchdog.reset),
+            receiver.results_valid.eq(self.i_results.valid),
+            receiver.engine_out_count.eq(self.engine_out_count),
             transmitter.status.eq(receiver.status),
-            receiver.result_out.eq(slot.o_answer.valid
-                                   & (slot.o_answer.payload.kind == AnswerKind.RESULT)),
+            receiver.results_owed.eq(slot.o_answer.valid
+                                     & ((slot.o_answer.payload.kind == AnswerKind.RESULT)
+                                        | slot.o_answer.payload.drain)),
         ]
 
         wiring.connect(m, wiring.flipped(self.i_rx), receiver.i_rx)

@@ -18,6 +18,7 @@ from tinyeie.contract.image import load_length_bits
 from tinyeie.contract.layouts import COUNT_BITS
 from tinyeie.contract.protocol import (
     DROPPING,
+    MAX_OUTPUTS,
     MAX_PAYLOAD,
     PROTOCOL_VERSION,
     SOF,
@@ -48,7 +49,8 @@ class RequestReceiver(wiring.Component):
     checked at its end, after which the answer is posted on ``o_answer``. An error found on the
     way (a bad length or type, a line error, a timeout) is posted at once. A failed INFER first
     completes the engine's input with zeros and posts its ERROR with ``drain``, so that the
-    transmitter throws the engine's results away before it sends it.
+    transmitter throws the engine's results away before it sends it. A frame times out when
+    its bytes stop moving: the line is quiet, or the loader leaves a byte waiting.
 
     The state STATUS reports is kept here, and changes only when an answer is posted, so an
     answer going out never sees a later request's effects. The model's counts are kept here
@@ -69,17 +71,35 @@ class RequestReceiver(wiring.Component):
     i_rx : ``In(stream.Signature(RxByte))``
         Bytes from the UART with their line errors in band.
     o_image : ``Out(stream.Signature(8))``
-        LOAD-DATA bytes, to the loader.
+        LOAD-DATA bytes, to the loader. A byte the loader leaves waiting for the timeout is
+        withdrawn (against the stream rules): the frame ends in TIMEOUT, the load abandoned.
     loader_start : ``Out(1)``
         A one-cycle pulse when LOAD-START is answered with ACK.
     loader_done, loader_ok, loader_error, loader_in_count, loader_out_count, loader_received
         The loader's verdict, counts and bytes taken (:class:`~tinyeie.hw.loader.ImageLoader`).
     o_activations : ``Out(stream.Signature(signed(act_width)))``
-        INFER's activations, each byte's low ``act_width`` bits.
+        INFER's activations, each byte's low ``act_width`` bits. An activation offered when
+        the inference is given up is withdrawn (the engine is being reset).
     boot_busy : ``In(1)``
         A boot load is under way (see :class:`~tinyeie.hw.protocol.HostProtocol`).
-    result_out : ``In(1)``
-        A RESULT is going out: activations wait, as it reads the engine's cycle count last.
+    results_owed : ``In(1)``
+        The answer slot holds an answer that takes the engine's results (a RESULT, or an ERROR
+        that throws them away): activations wait, as a RESULT reads the engine's cycle count
+        last, and results seen meanwhile are that answer's.
+    results_valid : ``In(1)``
+        The engine offers a result (its ``o_stream.valid``).
+    engine_out_count : ``In(12)``
+        The engine's ``out_count``: with its first result, how many it gives.
+    infer_start : ``Out(1)``
+        A pulse when an INFER's header is accepted (its activations go to the engine).
+    engine_trip : ``Out(1)``
+        A pulse: the engine does what the model's header rules out (it gives results before
+        it has all the activations, wants more than there are, or gives another number of
+        results than the model's output count): give the inference up.
+    engine_given_up : ``In(1)``
+        The inference is given up (:class:`~tinyeie.hw.engine_watchdog.EngineWatchdog`) and
+        the engine reset: the frame's other activations are swallowed, and a good INFER is
+        answered ENGINE-FAULT.
     o_answer : ``Out(stream.Signature(Answer))``
         The frame's answer, to the answer slot.
     status : ``Out(Status)``
@@ -112,7 +132,12 @@ class RequestReceiver(wiring.Component):
             "loader_received": In(32),
             "o_activations": Out(stream.Signature(signed(config.act_width))),
             "boot_busy": In(1),
-            "result_out": In(1),
+            "results_owed": In(1),
+            "results_valid": In(1),
+            "engine_out_count": In(COUNT_BITS),
+            "infer_start": Out(1),
+            "engine_trip": Out(1),
+            "engine_given_up": In(1),
             "o_answer": Out(stream.Signature(Answer)),
             "status": Out(Status),
         }, src_loc_at=1 + src_loc_at)
@@ -134,9 +159,11 @@ class RequestReceiver(wiring.Component):
         # payload goes (nowhere, the loader, the engine) and which error, if any, to answer
         # once the CRC holds, and at the frame's end posts the answer. All errors go through
         # one state (ERROR), which also abandons a load whose LOAD-* frame failed; a failed
-        # INFER passes PAD first, which completes the engine's input. One counter, restarted
-        # whenever a byte is waiting, measures the line's quiet time for TIMEOUT, the end of
-        # dropping and of noise runs.
+        # INFER passes PAD first, which completes the engine's input. A good INFER's RESULT
+        # is posted once the engine offers its first logit and its count of results agrees
+        # with the model's; an engine doing what the model's header rules out trips the
+        # watchdog, and the INFER is answered ENGINE-FAULT. One counter measures the line's
+        # quiet time for TIMEOUT, the end of dropping and of noise runs.
         cfg = self._config
         m = Module()
 
@@ -166,12 +193,18 @@ class RequestReceiver(wiring.Component):
         good = rx.payload.error == RxError.NONE
         take = rx.valid & rx.ready
 
+        acts, image = self.o_activations, self.o_image
+
         # Counts up from 2**n - timeout_cycles to 2**n, where its top bit says the line is quiet.
+        # A byte the loader leaves waiting is no sign of life: a frame whose bytes stop moving
+        # times out whether the line is quiet or not. (A byte waits on the engine only while
+        # it is busy with a model's inference, which the engine watchdog bounds, and on the
+        # answer slot only while an answer goes out.)
         n = ceil_log2(self._timeout_cycles)
         restart = (1 << n) - self._timeout_cycles
         timer = Signal(n + 1, init=restart)
         quiet = timer[n]
-        with m.If(rx.valid):
+        with m.If(rx.valid & ~(image.valid & ~image.ready)):
             m.d.sync += timer.eq(restart)
         with m.Elif(~quiet):
             m.d.sync += timer.eq(timer + 1)
@@ -189,6 +222,7 @@ class RequestReceiver(wiring.Component):
         overlong = Signal()             # an image byte reached the loader after its image ended
         boot_was_busy = Signal()
         judge = Signal()                # LOAD-END takes the loader's verdict
+        given_up = self.engine_given_up
 
         with m.If(quiet):
             m.d.sync += noise.eq(0)
@@ -201,8 +235,11 @@ class RequestReceiver(wiring.Component):
         boot_end = boot_was_busy & ~self.boot_busy
         # The image passed every check (at LOAD-END or the end of a boot load).
         image_ok = self.loader_done & self.loader_ok & (boot_end | (load_full & ~overlong))
-        acts, image = self.o_activations, self.o_image
         m.d.comb += [acts.payload.eq(byte.as_signed()), image.payload.eq(byte)]
+        # The RESULT announces out_count logits up front: the engine must give that many, and
+        # they must fit a frame.
+        counts_agree = ((self.engine_out_count == out_count) & (out_count != 0)
+                        & (out_count <= MAX_OUTPUTS))
 
         answer = self.o_answer.payload
         posted = self.o_answer.valid & self.o_answer.ready
@@ -212,7 +249,7 @@ class RequestReceiver(wiring.Component):
         # engine the rest of its input as zeros, then ERROR.
         in_frame = Signal()
         got = take & good
-        abort = in_frame & Mux(take, ~good, ~rx.valid & quiet)
+        abort = in_frame & Mux(take, ~good, quiet)
         with m.If(abort):
             m.d.sync += code.eq(Mux(take, ErrorCode.LINE, ErrorCode.TIMEOUT))
 
@@ -287,6 +324,7 @@ class RequestReceiver(wiring.Component):
                                     m.d.sync += code.eq(ErrorCode.SEQUENCE)
                             with m.Case(Request.INFER):
                                 with m.If(model_valid):
+                                    m.d.comb += self.infer_start.eq(1)
                                     m.d.sync += sink.eq(_Sink.ENGINE)
                                 with m.Else():
                                     m.d.sync += code.eq(ErrorCode.NO_MODEL)
@@ -298,8 +336,11 @@ class RequestReceiver(wiring.Component):
                         m.d.comb += [image.valid.eq(rx.valid & good & ~load_full),
                                      rx.ready.eq(~good | load_full | image.ready)]
                     with m.Case(_Sink.ENGINE):
-                        m.d.comb += [acts.valid.eq(rx.valid & good & ~self.result_out),
-                                     rx.ready.eq(~good | (acts.ready & ~self.result_out))]
+                        # swallowed once the inference is given up
+                        m.d.comb += [acts.valid.eq(rx.valid & good & ~self.results_owed
+                                                   & ~given_up),
+                                     rx.ready.eq(~good | given_up
+                                                 | (acts.ready & ~self.results_owed))]
                 with m.If(got):
                     m.d.sync += count.eq(count - 1)
                     with m.If(count == 1):
@@ -337,6 +378,14 @@ class RequestReceiver(wiring.Component):
                     m.next = "ERROR"
                 with m.Elif(code != 0):
                     m.next = "ERROR"
+                with m.Elif((frame_type == Request.INFER)
+                            & ~(self.results_valid & counts_agree & ~given_up)):
+                    # A RESULT waits for the engine's first logit, when the engine's count of
+                    # results is known; an engine still taking activations wants more.
+                    with m.If(self.results_valid | acts.ready | given_up):
+                        m.d.comb += self.engine_trip.eq(~given_up)
+                        m.d.sync += code.eq(ErrorCode.ENGINE_FAULT)
+                        m.next = "ERROR"
                 with m.Else():
                     # The request's answer; LOAD-START and LOAD-END can still fail here.
                     m.d.comb += [self.o_answer.valid.eq(1), answer.code.eq(ErrorCode.BAD_IMAGE)]
@@ -371,16 +420,22 @@ class RequestReceiver(wiring.Component):
             with m.State("PAD"):
                 # An INFER's engine must get its whole input: zeros for what never came.
                 m.d.comb += [
-                    acts.valid.eq((sink == _Sink.ENGINE) & (count != 0) & ~self.result_out),
+                    acts.valid.eq((sink == _Sink.ENGINE) & (count != 0) & ~self.results_owed
+                                  & ~given_up),
                     acts.payload.eq(0)]
                 with m.If(acts.valid & acts.ready):
                     m.d.sync += count.eq(count - 1)
-                with m.If((sink != _Sink.ENGINE) | (count == 0)):
+                with m.If((sink != _Sink.ENGINE) | (count == 0) | given_up):
                     m.next = "ERROR"
 
             with m.State("ERROR"):
+                # A failed INFER's results are thrown away, unless the engine was reset or
+                # still wants activations (then it is reset now).
+                wants_more = (sink == _Sink.ENGINE) & acts.ready
                 m.d.comb += [self.o_answer.valid.eq(1), answer.kind.eq(AnswerKind.ERROR),
-                             answer.code.eq(code), answer.drain.eq(sink == _Sink.ENGINE)]
+                             answer.code.eq(code),
+                             answer.drain.eq((sink == _Sink.ENGINE) & ~given_up & ~acts.ready),
+                             self.engine_trip.eq(wants_more & ~given_up)]
                 with m.If(posted):
                     with m.If(drop):
                         m.next = "DROP"
@@ -394,11 +449,20 @@ class RequestReceiver(wiring.Component):
 
         m.d.comb += [crc_unit.data.eq(byte), crc_unit.valid.eq(got & in_frame)]
 
-        # Any ERROR posted is STATUS's last error, and abandons a load if it answers a LOAD-*.
+        # Results while the engine still has activations of this INFER to come, and no answer
+        # takes earlier results, are this inference's: its model's counts disagree.
+        with m.If((sink == _Sink.ENGINE) & (count != 0) & self.results_valid
+                  & ~self.results_owed & ~given_up):
+            m.d.comb += self.engine_trip.eq(1)
+
+        # Any ERROR posted is STATUS's last error, and abandons a load if it answers a LOAD-*;
+        # after ENGINE-FAULT the model is not one the engine can run.
         with m.If(posted & (answer.kind == AnswerKind.ERROR)):
             m.d.sync += last_error.eq(answer.code)
             with m.If(is_load):
                 m.d.sync += loading.eq(0)
+            with m.If(answer.code == ErrorCode.ENGINE_FAULT):
+                m.d.sync += model_valid.eq(0)
 
         # The loader's verdict, taken at LOAD-END and at the end of a boot load (which has no
         # announced length to check).

@@ -1,10 +1,10 @@
 """The host protocol with the model loader and the engine behind it: a board but its pins."""
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, ResetInserter
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from tinyeie.contract.protocol import TIMEOUT_CYCLES
+from tinyeie.contract.protocol import ENGINE_TIMEOUT_CYCLES, TIMEOUT_CYCLES
 from tinyeie.hw.engine import Engine
 from tinyeie.hw.loader import ImageLoader
 from tinyeie.hw.protocol import HostProtocol
@@ -20,7 +20,8 @@ class ModelServer(wiring.Component):
     to :class:`~tinyeie.hw.loader.ImageLoader` (whose writes fill
     :class:`~tinyeie.hw.engine.Engine`'s memories) and INFER's activations to the engine, and
     sends the answers back. During a boot load the loader takes its bytes from ``i_boot``
-    instead.
+    instead. When the protocol gives up an inference the engine is reset, which returns it to
+    idle with its accumulators cleared; its memories, the model, stay.
 
     Parameters
     ----------
@@ -29,8 +30,9 @@ class ModelServer(wiring.Component):
         A model in the engine's memories from the bitstream.
     preloaded : (int, int), optional
         That model's ``(in_count, out_count)``: it is valid from power-up.
-    timeout_cycles : int
-        The protocol's frame timeout (:class:`~tinyeie.hw.protocol.HostProtocol`).
+    timeout_cycles, engine_timeout_cycles : int
+        The protocol's frame timeout and engine timeout (:class:`~tinyeie.hw.protocol.
+        HostProtocol`).
 
     Members
     -------
@@ -61,9 +63,12 @@ class ModelServer(wiring.Component):
     predicted: Out(4)
     predicted_valid: Out(1)
 
-    def __init__(self, config, *, packed=None, preloaded=None, timeout_cycles=TIMEOUT_CYCLES):
+    def __init__(self, config, *, packed=None, preloaded=None, timeout_cycles=TIMEOUT_CYCLES,
+                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES):
         # Built here so that testbenches can watch the parts.
-        self.protocol = HostProtocol(config, timeout_cycles=timeout_cycles, preloaded=preloaded)
+        self.protocol = HostProtocol(config, timeout_cycles=timeout_cycles,
+                                     engine_timeout_cycles=engine_timeout_cycles,
+                                     preloaded=preloaded)
         self.loader = ImageLoader(config)
         self.engine = Engine(config, packed)
         self._config = config
@@ -78,7 +83,7 @@ class ModelServer(wiring.Component):
         protocol, loader, engine = self.protocol, self.loader, self.engine
         m.submodules.protocol = protocol
         m.submodules.loader = loader
-        m.submodules.engine = engine
+        m.submodules.engine = ResetInserter(protocol.engine_reset)(engine)
 
         wiring.connect(m, wiring.flipped(self.i_rx), protocol.i_rx)
         wiring.connect(m, protocol.o_tx, wiring.flipped(self.o_tx))
@@ -87,6 +92,7 @@ class ModelServer(wiring.Component):
         wiring.connect(m, loader.o_model, engine.i_model)
         m.d.comb += [
             protocol.cycles.eq(engine.cycles),
+            protocol.engine_out_count.eq(engine.out_count),
             protocol.loader_done.eq(loader.done), protocol.loader_ok.eq(loader.ok),
             protocol.loader_error.eq(loader.error), protocol.loader_in_count.eq(loader.in_count),
             protocol.loader_out_count.eq(loader.out_count),

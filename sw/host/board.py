@@ -49,6 +49,10 @@ _ADVICE = {
     ErrorCode.LINE: "the board's UART saw a framing error or overrun: check the baud rate and "
                     "the wiring, then try again",
     ErrorCode.NOISE: "the board saw stray bytes outside a frame",
+    ErrorCode.ENGINE_FAULT: "the board's engine could not finish the model (it ran past the "
+                            "engine timeout, or took or gave other numbers of values than the "
+                            "model image's header counts): the image disagrees with itself; "
+                            f"the board has no valid model now: {LOAD_HINT}",
 }
 
 _LOADER_ADVICE = {

@@ -7,7 +7,14 @@ engine and loader (:func:`image_verdict` is the gateware loader's, from the cont
 import struct
 
 from tinyeie.contract.image import load_length_bits, loader_model
-from tinyeie.contract.protocol import PROTOCOL_VERSION, ErrorCode, LoaderError, Request, Response
+from tinyeie.contract.protocol import (
+    MAX_OUTPUTS,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    LoaderError,
+    Request,
+    Response,
+)
 from tinyeie.sw.host.frames import FrameDecoder, FrameError, encode_frame
 from tinyeie.sw.host.payloads import (
     Status,
@@ -51,7 +58,11 @@ class BoardModel:
     config : :class:`~tinyeie.contract.config.EngineConfig`
         The board's engine (STATUS reports its PEs and widths).
     engine : callable
-        ``engine(activations) -> (logits, cycles)`` for a list of signed activations.
+        ``engine(activations) -> (logits, cycles)`` for a list of signed activations, or None
+        for an engine that does not finish (within the board's engine timeout). An INFER whose
+        engine does not finish, or gives another number of logits than the model's output count
+        (or more than a RESULT carries), is answered ENGINE-FAULT, and the model is then
+        invalid.
     loader : callable
         ``loader(image) -> (LoaderError, in_count, out_count)`` for the bytes of a whole load;
         ``LoaderError.NONE`` when they are exactly one good image. :func:`image_verdict` is the
@@ -174,5 +185,10 @@ class BoardModel:
         bits = self.config.act_width
         acts = [(b & (1 << bits) - 1) - ((b << 1) & (1 << bits)) if bits < 8
                 else b - ((b & 0x80) << 1) for b in payload]
-        logits, cycles = self._engine(acts)
+        result = self._engine(acts)
+        if result is None or len(result[0]) != self.out_count \
+                or not 1 <= self.out_count <= MAX_OUTPUTS:
+            self.model_valid = False
+            return self._error(ErrorCode.ENGINE_FAULT, request)
+        logits, cycles = result
         return encode_frame(Response.RESULT, result_payload(logits, cycles))

@@ -36,9 +36,12 @@ def status_fields(**changes):
     return fields
 
 
-def transmit(answers, *, status, results=(), config=CONFIG, seed=0, stall=0.4, idle=0.3):
+def transmit(answers, *, status, results=(), config=CONFIG, seed=0, stall=0.4, idle=0.3,
+             watch=()):
     """Send ``answers`` (dicts of Answer fields) through the transmitter; ``results``: the
     engine's logit lists in the order RESULT and ``drain`` answers take them.
+
+    ``watch(dut)`` gives more background testbenches.
 
     Returns the bytes sent, the results left untaken, and (predicted, predicted_valid) at the
     end."""
@@ -94,8 +97,9 @@ def transmit(answers, *, status, results=(), config=CONFIG, seed=0, stall=0.4, i
             if answer_taken:
                 taken.append(len(got))
 
-    simulate(dut, [poster], [engine, uart, check_stream_rules(dut.o_tx)], timeout=20000,
-             name="answer_transmitter")
+    simulate(dut, [poster], [engine, uart, check_stream_rules(dut.o_tx),
+                             *(testbench(dut) for testbench in watch)],
+             timeout=20000, name="answer_transmitter")
     return bytes(got), taken, pending, out["predicted"]
 
 
@@ -152,6 +156,34 @@ def test_drain_throws_the_results_away_first():
                    + encode_frame(Response.RESULT, result_payload([-4, 5, -6],
                                                                   1000 + (-5) % 5000)))
     assert not left
+
+
+def test_a_drain_the_engine_never_ends_is_given_up():
+    """Results that never come are waited for until the inference is given up (the engine is
+    reset then); the ERROR goes out after that, not before."""
+    given_up_at = []
+
+    def watchdog(dut):
+        async def testbench(ctx):
+            await ctx.tick().repeat(300)
+            ctx.set(dut.engine_reset, 1)
+            given_up_at.append(True)
+            await ctx.tick()
+            ctx.set(dut.engine_reset, 0)
+        return testbench
+
+    def first_byte(dut):
+        async def testbench(ctx):
+            async for _, _, valid in ctx.tick().sample(dut.o_tx.valid):
+                if valid:
+                    assert given_up_at, "the ERROR started before the results were given up"
+                    return
+        return testbench
+
+    answers = [{"kind": AnswerKind.ERROR, "code": ErrorCode.TIMEOUT, "type": Request.INFER,
+                "drain": 1}]
+    got, _, _, _ = transmit(answers, status=status_fields(), watch=[watchdog, first_byte])
+    assert got == encode_frame(Response.ERROR, error_payload(ErrorCode.TIMEOUT, Request.INFER))
 
 
 def test_the_class_is_forgotten_while_no_model_is_valid():

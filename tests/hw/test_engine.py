@@ -6,11 +6,12 @@ cases are the quick check that the blocks fit together.
 
 import numpy as np
 import pytest
+from amaranth.hdl import ResetInserter, Signal
 from amaranth.sim import Simulator
 
 from tinyeie.contract.config import EngineConfig
 from tinyeie.hw.engine import Engine
-from tinyeie.sim.pysim import get_count, put_all
+from tinyeie.sim.pysim import get_count, put_all, simulate
 from tinyeie.sw.compiler.golden import int_forward
 from tinyeie.sw.compiler.image import image_sections
 from tinyeie.sw.compiler.pack import layer_descriptor, pack
@@ -84,3 +85,32 @@ def test_output_backpressure_does_not_count_as_cycles():
     _, free = rtl_infer(cfg, packed, inputs, seed=8)
     _, stalled = rtl_infer(cfg, packed, inputs, seed=8, stall=0.7)
     assert free == stalled
+
+
+@pytest.mark.parametrize("cut", [2, 12, 25, "first-result"])
+def test_a_reset_mid_inference_leaves_nothing_behind(cut):
+    """The protocol resets the engine when it gives an inference up: the next inference must
+    be exact, though the one cut short left partial sums in the accumulators."""
+    cfg = EngineConfig(pes=2, pe_depth=512, col_depth=64, act_depth=32, queue_depth=2)
+    rng = np.random.default_rng(9)
+    layers = random_layers(rng, [20, 13, 6], density=0.6, cfg=cfg)
+    packed = pack(layers, cfg)
+    inputs = random_inputs(rng, 2, 20, density=0.9, cfg=cfg)
+    dut = Engine(cfg, packed)
+    reset = Signal()
+    got = []
+
+    async def testbench(ctx):
+        await put_all(ctx, dut.i_stream, [int(x) for x in inputs[0]])
+        if cut == "first-result":
+            await get_count(ctx, dut.o_stream, 1)
+        else:
+            await ctx.tick().repeat(cut)
+        ctx.set(reset, 1)
+        await ctx.tick()
+        ctx.set(reset, 0)
+        await put_all(ctx, dut.i_stream, [int(x) for x in inputs[1]])
+        got.extend(r.value for r in await get_count(ctx, dut.o_stream, 6))
+
+    simulate(ResetInserter(reset)(dut), [testbench], timeout=20000, name="engine_reset")
+    assert got == int_forward(layers, inputs[1:], cfg)[0].tolist()

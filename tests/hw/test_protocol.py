@@ -35,6 +35,7 @@ from tinyeie.sw.host.payloads import (
 
 CONFIG = EngineConfig(pes=2, act_width=8, code_width=8, acc_width=24)
 TIMEOUT = 48        # cycles of quiet line that end a frame (the board's is 2**20)
+ENGINE_TIMEOUT = 1 << 11    # engine cycles an inference may take: above the stub's 1768
 WATCHDOG = 60000    # cycles a scenario may take
 
 
@@ -116,15 +117,20 @@ class Bench:
     """
 
     def __init__(self, *, config=CONFIG, preloaded=None, seed=0, idle=0.2, stall=0.3,
-                 tx_stall=None, engine_latency=20):
+                 tx_stall=None, engine_latency=20, hangs=lambda acts: False):
         self.config = config
         self.seed = seed
         self.rng = random.Random(seed)
         self.idle, self.stall, self.engine_latency = idle, stall, engine_latency
         self.tx_stall = stall if tx_stall is None else tx_stall
         self.preloaded = preloaded
-        self.dut = HostProtocol(config, timeout_cycles=TIMEOUT, preloaded=preloaded)
-        self.model = BoardModel(config, stub_engine, StubLoader.verdict, preloaded=preloaded)
+        # ``hangs(acts)``: the stub engine never finishes these activations (it counts its
+        # cycles until the protocol resets it); to the model, an engine that returns None.
+        self.hangs = hangs
+        self.dut = HostProtocol(config, timeout_cycles=TIMEOUT,
+                                engine_timeout_cycles=ENGINE_TIMEOUT, preloaded=preloaded)
+        self.model = BoardModel(config, lambda acts: None if hangs(acts) else stub_engine(acts),
+                                StubLoader.verdict, preloaded=preloaded)
         self.events = []
         self.expected = bytearray()
         self.loader = StubLoader()
@@ -237,6 +243,7 @@ class Bench:
 
     async def _engine(self, ctx):
         dut = self.dut
+        ctx.set(dut.engine_out_count, 3)       # the stub engine's logits, whatever the model
         while True:
             acts = []
             while not acts or len(acts) < self.engine_counts[0]:
@@ -250,6 +257,15 @@ class Bench:
             ctx.set(dut.cycles, 0)          # as the engine: the count restarts after the input
             self.inferences.append(acts)
             self.busy = True
+            if self.hangs(acts):
+                count = 0
+                while not (await ctx.tick().sample(dut.engine_reset))[2]:
+                    count += 1
+                    ctx.set(dut.cycles, count)
+                ctx.set(dut.cycles, 0)
+                self.resets += 1
+                self.busy = False
+                continue
             logits, cycles = stub_engine(acts)
             await ctx.tick().repeat(self.engine_latency)
             ctx.set(dut.cycles, cycles)
@@ -259,9 +275,16 @@ class Bench:
                 ctx.set(dut.i_results.payload, {"value": value, "last": j == len(logits) - 1})
                 ctx.set(dut.i_results.valid, 1)
                 # one-shot waits: a pending `until()` breaks when the simulation ends
-                while not (await ctx.tick().sample(dut.i_results.ready))[2]:
-                    pass
+                while True:
+                    _, _, ready, reset = await ctx.tick().sample(dut.i_results.ready,
+                                                                 dut.engine_reset)
+                    if ready or reset:
+                        break
                 ctx.set(dut.i_results.valid, 0)
+                if reset:
+                    self.resets += 1
+                    ctx.set(dut.cycles, 0)
+                    break
             self.busy = False
 
     async def _watchdog(self, ctx):
@@ -278,7 +301,7 @@ class Bench:
 
     def run(self, name="protocol"):
         """Run the scenario; return the RTL's answer bytes (asserted equal to the model's)."""
-        self.got, self.busy = bytearray(), False
+        self.got, self.busy, self.resets = bytearray(), False, 0
         sim = Simulator(self.dut)
         sim.add_clock(1e-6)
         sim.add_testbench(self._host)
@@ -689,3 +712,46 @@ def test_parameters_are_checked():
     with pytest.raises(ValueError, match=r"\(in_count, out_count\), each 1..4095"):
         HostProtocol(CONFIG, preloaded=(784, 0))
     assert HostProtocol(CONFIG, preloaded=(784, 10)).preloaded == (784, 10)
+
+
+def test_an_engine_that_never_finishes_is_given_up():
+    """Its cycle count reaches the engine timeout: ENGINE-FAULT, the engine reset, the model
+    invalid until the next load."""
+    bench = loaded_bench(hangs=lambda acts: acts[0] == 99)
+    bench.request(Request.INFER, infer_payload([99] + ACTS[1:]))
+    status_request(bench)
+    bench.request(Request.INFER, infer_payload(ACTS))
+    bench.load(IMAGE)
+    bench.request(Request.INFER, infer_payload(ACTS))
+    got = answers(bench.run())[3:]
+    assert got[0] == error(ErrorCode.ENGINE_FAULT, Request.INFER)
+    assert not got[1][1].model_valid and got[1][1].last_error == ErrorCode.ENGINE_FAULT
+    assert got[2] == error(ErrorCode.NO_MODEL, Request.INFER)
+    assert got[-1][1].logits == stub_engine(ACTS)[0]
+    assert bench.resets == 1
+
+
+def test_a_failed_infer_whose_engine_never_finishes_gets_its_own_error():
+    """The results to throw away never come: given up all the same, BAD-CRC answered, and the
+    model (which the frame never asked to run) stays valid."""
+    bench = loaded_bench(hangs=lambda acts: acts[0] == 99)
+    frame = bytearray(encode_frame(Request.INFER, infer_payload([99] + ACTS[1:])))
+    frame[-1] ^= 1
+    bench.send(frame)
+    bench.request(Request.INFER, infer_payload(ACTS))
+    got = answers(bench.run())
+    assert got[-2] == error(ErrorCode.BAD_CRC, Request.INFER)
+    assert got[-1][1].logits == stub_engine(ACTS)[0]
+    assert bench.resets == 1
+
+
+def test_a_model_whose_output_count_the_engine_does_not_give_is_given_up():
+    """The header promises 4 logits, the engine has 3: the RESULT is never started."""
+    bench = Bench()
+    bench.load(stub_image(6, 4))
+    bench.request(Request.INFER, infer_payload(ACTS))
+    status_request(bench)
+    got = answers(bench.run())
+    assert got[-2] == error(ErrorCode.ENGINE_FAULT, Request.INFER)
+    assert not got[-1][1].model_valid
+    assert bench.resets == 1

@@ -3,9 +3,10 @@
 
 Bytes (with in-band line errors and quiet spells) go into `i_rx`; testbench processes stand in
 for the loader (a stand-in image format: `GOOD` is the one good image), the engine (it takes
-activations) and the answer slot (it takes answers with random back-pressure). Each posted
-answer is compared with the model's answer frame: its kind, error code and request type, and
-at a STATUS the `status` port the transmitter would read, field by field.
+activations, then offers results until an answer takes them), the engine watchdog (a trip
+gives the inference up) and the answer slot (it takes answers with random back-pressure). Each
+posted answer is compared with the model's answer frame: its kind, error code and request
+type, and at a STATUS the `status` port the transmitter would read, field by field.
 """
 
 import random
@@ -18,7 +19,7 @@ from tinyeie.contract.protocol import SOF, ErrorCode, LoaderError, Request, Resp
 from tinyeie.hw.answer import AnswerKind
 from tinyeie.hw.request_receiver import RequestReceiver
 from tinyeie.hw.uart import RxError
-from tinyeie.sim.pysim import check_stream_rules, simulate, stream_get, stream_put
+from tinyeie.sim.pysim import check_stream_rules, simulate, stream_put
 from tinyeie.sw.host.board_model import BoardModel
 from tinyeie.sw.host.frames import FrameDecoder, encode_frame
 from tinyeie.sw.host.payloads import infer_payload, load_start_payload, parse_status
@@ -44,15 +45,21 @@ def stand_in_verdict(data):
 class Bench:
     """One scenario: line events in, answers, activations and image bytes out."""
 
-    def __init__(self, *, preloaded=None, seed=0, idle=0.2, stall=0.3, slot_stall=0.5):
+    def __init__(self, *, preloaded=None, seed=0, idle=0.2, stall=0.3, slot_stall=0.5,
+                 loader_stall=None, engine_takes=COUNTS[0]):
         self.rng = random.Random(seed)
         self.seed, self.idle, self.stall, self.slot_stall = seed, idle, stall, slot_stall
+        self.loader_stall = stall if loader_stall is None else loader_stall
+        # The stand-in engine offers its results after this many activations (the model's
+        # in_count, unless a test makes them disagree).
+        self.engine_takes = engine_takes
         self.dut = RequestReceiver(CONFIG, timeout_cycles=TIMEOUT, preloaded=preloaded)
-        self.model = BoardModel(CONFIG, lambda acts: ([0, 0, 0], 0), stand_in_verdict,
-                                preloaded=preloaded)
+        self.model = BoardModel(
+            CONFIG, lambda acts: ([0, 0, 0], 0) if engine_takes == COUNTS[0] else None,
+            stand_in_verdict, preloaded=preloaded)
         self.events = []
         self.expected = bytearray()
-        self.result_out = None          # (after answer k, for n cycles): result_out high
+        self.results_owed = None          # (after answer k, for n cycles): results_owed high
 
     def send(self, data):
         self.events.append(("bytes", bytes(data)))
@@ -75,10 +82,13 @@ class Bench:
             self.request(Request.LOAD_DATA, image[k:k + chunk])
         self.request(Request.LOAD_END)
 
-    def run(self, watch=()):
-        """Run the scenario (``watch``: more background testbenches) and check the answers."""
+    def run(self, watch=(), check=True, image_rules=True):
+        """Run the scenario (``watch``: more background testbenches) and check the answers
+        against the model's. ``image_rules``: check the stream rules on ``o_image`` (a byte
+        left waiting for the timeout is withdrawn)."""
         dut, rng = self.dut, self.rng
         self.answers, self.acts, self.images = [], [], []
+        self.results_pending, self.engine_reset, self.trips = False, False, 0
 
         async def host(ctx):
             for kind, data in self.events:
@@ -95,7 +105,7 @@ class Bench:
         async def loader(ctx):
             received = bytearray()
             while True:
-                ready = rng.random() >= self.stall
+                ready = rng.random() >= self.loader_stall
                 ctx.set(dut.o_image.ready, ready)
                 _, _, start, valid, byte = await ctx.tick().sample(
                     dut.loader_start, dut.o_image.valid, dut.o_image.payload)
@@ -114,9 +124,33 @@ class Bench:
                 ctx.set(dut.loader_out_count, COUNTS[1])
 
         async def engine(ctx):
+            ctx.set(dut.engine_out_count, COUNTS[1])
+            taken = 0
             while True:
-                self.acts.append(await stream_get(ctx, dut.o_activations, stall=self.stall,
-                                                  rng=rng))
+                if self.engine_reset:
+                    taken, self.results_pending, self.engine_reset = 0, False, False
+                ready = not self.results_pending and rng.random() >= self.stall
+                ctx.set(dut.o_activations.ready, ready)
+                ctx.set(dut.results_valid, self.results_pending)
+                _, _, valid, value = await ctx.tick().sample(dut.o_activations.valid,
+                                                             dut.o_activations.payload)
+                if ready and valid:
+                    self.acts.append(value)
+                    taken += 1
+                    if taken == self.engine_takes:
+                        self.results_pending, taken = True, 0
+
+        async def watchdog(ctx):
+            # As EngineWatchdog for a trip (this engine never keeps anyone waiting long): the
+            # inference is given up until the next INFER, and the engine reset.
+            given_up = False
+            async for _, _, start, trip in ctx.tick().sample(dut.infer_start, dut.engine_trip):
+                if trip:
+                    given_up, self.engine_reset = True, True
+                    self.trips += 1
+                if start:
+                    given_up = False
+                ctx.set(dut.engine_given_up, given_up)
 
         async def slot(ctx):
             while True:
@@ -125,22 +159,27 @@ class Bench:
                 _, _, valid, answer = await ctx.tick().sample(dut.o_answer.valid,
                                                               dut.o_answer.payload)
                 if valid and ready:
+                    if answer.kind == AnswerKind.RESULT or answer.drain:
+                        self.results_pending = False    # the transmitter takes the results
                     status = ctx.get(dut.status)
                     self.answers.append((answer.kind, answer.code, answer.type, answer.drain,
                                          {name: int(getattr(status, name))
                                           for name in ("model_valid", "in_count", "out_count",
                                                        "last_error", "last_loader_error")}))
-                if self.result_out is not None:
-                    after, cycles = self.result_out
-                    ctx.set(dut.result_out, len(self.answers) > after and cycles > 0)
+                if self.results_owed is not None:
+                    after, cycles = self.results_owed
+                    ctx.set(dut.results_owed, len(self.answers) > after and cycles > 0)
                     if len(self.answers) > after:
-                        self.result_out = (after, cycles - 1)
+                        self.results_owed = (after, cycles - 1)
 
-        simulate(dut, [host], [loader, engine, slot, check_stream_rules(dut.o_answer),
-                               check_stream_rules(dut.o_image),
-                               check_stream_rules(dut.o_activations), *watch],
+        # (an inference given up withdraws its activation: the engine is reset meanwhile)
+        rules = [check_stream_rules(dut.o_answer),
+                 check_stream_rules(dut.o_activations, unless=dut.engine_given_up),
+                 *([check_stream_rules(dut.o_image)] if image_rules else [])]
+        simulate(dut, [host], [loader, engine, watchdog, slot, *rules, *watch],
                  timeout=100_000, name="request_receiver")
-        self.check()
+        if check:
+            self.check()
         return self
 
     def check(self):
@@ -215,18 +254,19 @@ def test_a_cut_infer_gives_the_engine_zeros_and_drains(cut):
 
 
 def test_activations_wait_while_a_result_goes_out():
-    """No activation leaves while `result_out` is high (the RESULT reads the engine's count)."""
+    """No activation leaves while `results_owed` is high (a RESULT reads the engine's count
+    last)."""
     bench = Bench(preloaded=COUNTS, stall=0.0, slot_stall=0.0)
     bench.request(Request.INFER, infer_payload(ACTS))
     bench.request(Request.INFER, infer_payload(ACTS[::-1]))
-    bench.result_out = (0, 300)
+    bench.results_owed = (0, 300)
     dut = bench.dut
     seen = []
 
     async def watch(ctx):
-        async for _, _, result_out, valid in ctx.tick().sample(dut.result_out,
+        async for _, _, results_owed, valid in ctx.tick().sample(dut.results_owed,
                                                                  dut.o_activations.valid):
-            seen.append((result_out, valid))
+            seen.append((results_owed, valid))
 
     bench.run(watch=[watch])
     assert bench.acts == ACTS + ACTS[::-1]
@@ -287,6 +327,32 @@ def test_random_traffic(seed):
             bench.request(rng.choice([Request.LOAD_DATA, Request.LOAD_END]),
                           b"\x01" if rng.random() < 0.5 else b"")
     bench.run()
+
+
+def test_a_frame_times_out_while_the_loader_leaves_its_byte_waiting():
+    """A byte waiting to be taken is no sign of life: the frame ends in TIMEOUT."""
+    bench = Bench(loader_stall=1.0)
+    bench.request(Request.LOAD_START, load_start_payload(len(GOOD)))
+    bench.events.append(("bytes", encode_frame(Request.LOAD_DATA, GOOD)[:6]))
+    bench.run(check=False, image_rules=False)
+    assert (bench.answers[0][0], bench.answers[0][2]) == (AnswerKind.ACK, Request.LOAD_START)
+    assert bench.answers[1][:3] == (AnswerKind.ERROR, ErrorCode.TIMEOUT, Request.LOAD_DATA)
+    assert bench.answers[1][4]["last_error"] == ErrorCode.TIMEOUT     # (from then on)
+
+
+@pytest.mark.parametrize("takes", [4, 8])
+def test_an_engine_that_takes_another_number_of_activations_is_given_up(takes):
+    """Results before the input is complete, or an engine still wanting activations when the
+    frame has ended, give the inference up: ENGINE-FAULT, and the model is then invalid."""
+    bench = Bench(preloaded=COUNTS, engine_takes=takes)
+    bench.request(Request.INFER, infer_payload(ACTS))
+    bench.request(Request.STATUS)
+    bench.request(Request.INFER, infer_payload(ACTS))
+    bench.run()
+    assert bench.trips == 1 and bench.acts == ACTS[:takes]
+    assert bench.answers[0][:3] == (AnswerKind.ERROR, ErrorCode.ENGINE_FAULT, Request.INFER)
+    assert bench.answers[1][4]["model_valid"] == 0
+    assert bench.answers[2][:3] == (AnswerKind.ERROR, ErrorCode.NO_MODEL, Request.INFER)
 
 
 def test_parameters_are_checked():

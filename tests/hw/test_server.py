@@ -3,18 +3,21 @@
 over the protocol's byte streams (no UART bit timing), answers decoded as the host does.
 
 The regressions of issue 11: a model image whose header counts disagree with its layer
-descriptors (CRC-32 recomputed, so the loader accepts it) must not hang the board. Each INFER
-is answered (ENGINE-FAULT), the engine returns to idle, and STATUS and a new load work after.
+descriptors, or whose runs of entries never end (CRC-32 recomputed, so the loader accepts it),
+must not hang the board. Each INFER is answered (ENGINE-FAULT), the engine returns to idle,
+and STATUS and a new load work after.
 """
 
 import struct
 import zlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.image import HEADER_WORDS, header_words, read_header
+from tinyeie.contract.layouts import mask_slices
 from tinyeie.contract.protocol import ErrorCode, Request, Response
 from tinyeie.hw.server import ModelServer
 from tinyeie.hw.uart import RxError
@@ -34,7 +37,7 @@ from tinyeie.sw.host.payloads import (
 
 CONFIG = EngineConfig(pes=2, pe_depth=512, col_depth=64, act_depth=64, queue_depth=2)
 TIMEOUT = 300               # the frame timeout
-ENGINE_TIMEOUT = 3000       # the engine timeout: far above this model's inference
+ENGINE_TIMEOUT = 1 << 12    # the engine timeout: far above this model's inference
 SIM_CYCLES = 200_000        # a scenario that takes longer has hung
 
 
@@ -87,7 +90,7 @@ class Host:
 
 def serve(scenario):
     """Run ``scenario(ctx, host)`` against a ModelServer; fail if it takes too long."""
-    dut = ModelServer(CONFIG, timeout_cycles=TIMEOUT)
+    dut = ModelServer(CONFIG, timeout_cycles=TIMEOUT, engine_timeout_cycles=ENGINE_TIMEOUT)
     host = Host(dut)
 
     async def testbench(ctx):
@@ -124,7 +127,6 @@ def test_a_good_image_is_served():
     assert [r.logits for _, r in got["results"]] == int_forward(layers, inputs, CONFIG).tolist()
 
 
-@pytest.mark.xfail(strict=True, reason="hangs or answers a broken RESULT (issue 11)")
 @pytest.mark.parametrize("change", [
     pytest.param({"in_count": 14}, id="more-inputs-than-the-layers-take"),
     pytest.param({"in_count": 10}, id="fewer-inputs-than-the-layers-take"),
@@ -156,3 +158,29 @@ def test_an_image_whose_header_disagrees_with_its_layers_cannot_hang_the_board(c
     assert got["reload"][-1] == ("ACK", Request.LOAD_END)
     # nothing of the inference given up is left in the engine
     assert got["result"][1].logits == int_forward(layers, inputs[:1], CONFIG)[0].tolist()
+
+
+def test_an_image_whose_runs_never_end_cannot_hang_the_board():
+    """No entry marks the end of its run: the first non-zero activation sets a PE reading its
+    memory round and round. The engine's cycle count reaches the bound, and it is reset."""
+    layers, inputs = small_model()
+    packed = pack(layers, CONFIG)
+    good = write_image(packed)
+    single = 1 + mask_slices(CONFIG.pes)        # the single-entry mask's first slice
+    endless = replace(packed, pe_words=[np.asarray(w) & 0xFEFF for w in packed.pe_words],
+                      columns=np.asarray(packed.columns).copy())
+    endless.columns[:, single:] = 0
+    got = {}
+
+    async def scenario(ctx, host):
+        got["load"] = await host.load(ctx, write_image(endless))
+        got["infer"] = describe(await host.request(ctx, Request.INFER,
+                                                   infer_payload(inputs[0])))
+        got["reload"] = await host.load(ctx, good)
+        got["result"] = describe(await host.request(ctx, Request.INFER,
+                                                    infer_payload(inputs[1])))
+
+    serve(scenario)
+    assert got["load"][-1] == ("ACK", Request.LOAD_END)
+    assert got["infer"] == ("ERROR", ("ENGINE-FAULT", "INFER"))
+    assert got["result"][1].logits == int_forward(layers, inputs[1:], CONFIG)[0].tolist()

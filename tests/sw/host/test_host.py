@@ -6,6 +6,7 @@ import doctest
 import random
 import struct
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -13,7 +14,13 @@ import pytest
 from tinyeie.contract import protocol as contract_protocol
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.contract.image import load_length_bits, max_image_bytes
+from tinyeie.contract.image import (
+    HEADER_WORDS,
+    header_words,
+    load_length_bits,
+    max_image_bytes,
+    read_header,
+)
 from tinyeie.contract.protocol import (
     MAX_PAYLOAD,
     SOF,
@@ -412,3 +419,21 @@ def test_leftovers_of_a_failed_answer_are_flushed(network):
     port.pending += encode_frame(Response.ACK, b"\x02")  # and a stale frame follows
     port.mangle = None
     assert host.status().version == 1
+
+
+def test_an_engine_fault_says_the_image_disagrees_with_itself(board, network):
+    """A model image whose header promises 9 outputs of layers that give 10 (its CRC-32
+    recomputed, so it loads): the INFER is answered ENGINE-FAULT, and the model is gone."""
+    host, _ = board
+    image = bytearray(network[1])
+    header = read_header(np.frombuffer(bytes(image[:2 * HEADER_WORDS]), dtype="<u2"))
+    header.update(out_count=9)
+    del header["magic"], header["version"]
+    image[:2 * HEADER_WORDS] = np.array(header_words(**header), dtype="<u2").tobytes()
+    image[-4:] = struct.pack("<I", zlib.crc32(bytes(image[:-4])))
+    host.load(bytes(image), progress=False)
+    with pytest.raises(BoardError, match="ENGINE-FAULT.*disagrees with itself") as info:
+        host.infer([1] * 40)
+    assert info.value.code == ErrorCode.ENGINE_FAULT
+    status = host.status()
+    assert not status.model_valid and status.last_error == ErrorCode.ENGINE_FAULT
