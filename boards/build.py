@@ -19,6 +19,7 @@ from tinyeie.contract.errors import TinyeieError
 from tinyeie.hw.uart import baud_divisor
 from tinyeie.sw.compiler.compile import is_model_image, packed_model
 from tinyeie.sw.compiler.image import fit_to_engine, load_image, save_packed
+from tinyeie.sw.outputs import write_bytes, write_text
 
 __all__ = ["board_packed", "build_board", "synthesize_board", "flash_image", "DESIGN_NAME"]
 
@@ -69,7 +70,7 @@ def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, pr
     top = PlatformTop(board, cfg, baked, baud)
 
     clock_hz = top.clock_hz()
-    (build_dir / "top.v").write_text(verilog.convert(
+    write_text(build_dir / "top.v", verilog.convert(
         BoardTop(cfg, divisor=baud_divisor(clock_hz, baud), flash_boot=board.flash_boot,
                  packed=baked, clock_hz=clock_hz), name="tinyeie_board", emit_src=False))
     result = build_bitstream(board.make_platform(), top, DESIGN_NAME, build_dir,
@@ -92,8 +93,8 @@ def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, pr
     }
     if board.flash_boot:
         flash = build_dir / "flash.bin"
-        flash.write_bytes(flash_image(result.bitstream.read_bytes(), image_path.read_bytes()))
+        write_bytes(flash, flash_image(result.bitstream.read_bytes(), image_path.read_bytes()))
         fields["flash_image"] = str(flash)
         fields["model_flash_offset"] = MODEL_FLASH_OFFSET
-    (build_dir / "build.json").write_text(json.dumps(fields, indent=2) + "\n")
+    write_text(build_dir / "build.json", json.dumps(fields, indent=2) + "\n")
     return fields

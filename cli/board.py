@@ -3,7 +3,9 @@
 import json
 from pathlib import Path
 
+from tinyeie.cli.options import integer
 from tinyeie.contract.errors import TinyeieError
+from tinyeie.sw.outputs import check_output_dir
 
 __all__ = ["register"]
 
@@ -16,7 +18,9 @@ def cmd_build(args):
     if not Path(args.model).exists():
         raise TinyeieError(f"model {args.model} does not exist (a model image from `tinyeie "
                            f"pack`, or a compressed model .npz)")
-    fields = build_board(b, args.model, pes=args.pes, build_dir=args.output,
+    build_dir = args.output or Path("build") / b.name
+    check_output_dir(build_dir, "build folder")
+    fields = build_board(b, args.model, pes=args.pes, build_dir=build_dir,
                          progress=not args.json)
     if args.json:
         print(json.dumps(fields, indent=2))
@@ -66,9 +70,10 @@ def cmd_infer(args):
     from tinyeie.sw.compiler.image import image_path, load_image
     from tinyeie.sw.host.board import Board
 
-    host = Board.open(args.port, baudrate=args.baud)
-    # The golden answer comes from the model image the board holds (or is about to).
+    # The golden answer comes from the model image the board holds (or is about to); read and
+    # checked before the port is opened, so a bad file fails without touching the board.
     packed = load_image(args.load or args.image_file)
+    host = Board.open(args.port, baudrate=args.baud)
     if args.load:
         host.load(image_path(args.load).read_bytes())
     status = host.status()
@@ -96,7 +101,7 @@ def register(sub):
     p = sub.add_parser("build", help="bitstream, model image and flash image for a board")
     p.add_argument("--board", required=True, help=names)
     p.add_argument("model", help="compressed model (.npz)")
-    p.add_argument("--pes", type=int, help="processing elements (default: the board's)")
+    p.add_argument("--pes", type=integer(1), help="processing elements (default: the board's)")
     p.add_argument("-o", "--output", help="build folder (default build/BOARD)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=cmd_build)
@@ -112,10 +117,10 @@ def register(sub):
 
     p = sub.add_parser("infer", help="classify an image on a board over its UART")
     p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
-    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--baud", type=integer(300, 12_000_000), default=115200)
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--mnist-index", type=int, default=0,
-                        help="an MNIST test image (default 0)")
+    source.add_argument("--mnist-index", type=integer(0, 9999), default=0,
+                        help="an MNIST test image, 0..9999 (default 0)")
     source.add_argument("image", nargs="?", help="a 28x28 PNG (white or dark digit)")
     p.add_argument("--model-image", dest="image_file", default="build/icebreaker/model",
                    help="the model image the board holds (model.bin or its folder), for the "

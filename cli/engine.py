@@ -3,8 +3,10 @@
 import json
 from pathlib import Path
 
+from tinyeie.cli.options import integer
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.errors import TinyeieError
+from tinyeie.sw.outputs import check_output_dir, check_output_file, write_text
 
 __all__ = ["register", "add_config_options", "config_from_args"]
 
@@ -23,12 +25,12 @@ CONFIG_OPTIONS = {   # option -> (EngineConfig field, help)
 
 def add_config_options(parser):
     defaults = EngineConfig()
-    parser.add_argument("--pes", type=int,
+    parser.add_argument("--pes", type=integer(1),
                         help=f"processing elements (default {defaults.pes})")
     for option, (field, text) in CONFIG_OPTIONS.items():
         if "default" not in text:
             text = f"{text} (default {getattr(defaults, field)})"
-        parser.add_argument(option, type=int, dest=field, help=text)
+        parser.add_argument(option, type=integer(1), dest=field, help=text)
 
 
 def config_from_args(args, model=None):
@@ -51,6 +53,7 @@ def cmd_pack(args):
     from tinyeie.sw.mnist import load_mnist
 
     cfg = config_from_args(args)
+    check_output_dir(args.output, "model image folder")
     compiled = compile_model(args.model, cfg)
     path, manifest = save_packed(compiled.packed, args.output)
     used = manifest["memories"]
@@ -71,10 +74,10 @@ def cmd_verilog(args):
     from tinyeie.sw.compiler.image import load_image
 
     cfg = config_from_args(args)
+    check_output_file(args.output, "Verilog file")
     packed = load_image(args.init, cfg) if args.init else None
     text = verilog.convert(Engine(cfg, packed), name=args.name, emit_src=False)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(text)
+    write_text(args.output, text)
     print(f"{args.output}: module {args.name}, {cfg.pes} PEs"
           + (f", memories initialised from {args.init}" if packed else ""))
     return 0
@@ -99,7 +102,8 @@ def register(sub):
     p = sub.add_parser("sim", help="run MNIST test images through the engine's RTL (Verilator)")
     p.add_argument("model", help="model image (model.bin or a `tinyeie pack` folder), or a "
                    "compressed model (.npz) to pack first")
-    p.add_argument("--images", type=int, default=100, help="the first K test images (100)")
+    p.add_argument("--images", type=integer(1, 10_000), default=100,
+                   help="the first K test images, 1..10000 (100)")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON")
     p.add_argument("--board", help="simulate this board's whole design (flash boot, UART) "
                    "with its engine; --pes may change its PEs, the other engine options do not "

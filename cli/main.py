@@ -1,11 +1,12 @@
 """The ``tinyeie`` command line."""
 
-import argparse
 import json
 import sys
 
 from tinyeie.cli import board, engine
+from tinyeie.cli.options import Parser, integer, list_of, number
 from tinyeie.contract.errors import TinyeieError
+from tinyeie.sw.outputs import check_output_dir, check_output_file
 
 __all__ = ["main"]
 
@@ -16,6 +17,7 @@ def cmd_train(args):
     from tinyeie.sw.mnist import load_mnist, training_set
 
     arch = parse_arch(args.model)
+    check_output_file(args.output, "float model file")
     cfg = default_train_config(arch, epochs=args.epochs, lr=args.lr, batch=args.batch,
                                augment=args.augment, seed=args.seed)
     x, y = training_set()
@@ -28,19 +30,8 @@ def cmd_train(args):
     return 0
 
 
-def _list_of(kind, what):
-    """An argparse type: ``kind`` values separated by commas."""
-    def parse(text):
-        try:
-            return [kind(v) for v in text.split(",")]
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected {what} separated by commas, got {text!r}") from None
-    return parse
-
-
-_float_list = _list_of(float, "numbers")
-_int_list = _list_of(int, "integers")
+_quality_list = list_of(number(0), "numbers (standard deviations, at least 0)")
+_bits_list = list_of(integer(1, 8), "integers 1..8")
 
 
 def cmd_compress(args):
@@ -50,6 +41,7 @@ def cmd_compress(args):
     from tinyeie.sw.mnist import load_mnist, training_set
 
     net, _ = load_float(args.input)
+    check_output_file(args.output, "compressed model file")
     cfg = default_config(net.arch, len(net.params))
     if args.quality:
         cfg.quality = args.quality
@@ -77,8 +69,6 @@ def cmd_stats(args):
     from tinyeie.sw.compress.stats import format_table, model_stats
     from tinyeie.sw.mnist import load_mnist
 
-    if args.pes < 1:
-        raise TinyeieError(f"--pes must be at least 1, got {args.pes}")
     model = load_model(args.model)
     stats = model_stats(model, load_mnist()["test"], HardwareStorage(pes=args.pes))
     if args.json:
@@ -91,6 +81,7 @@ def cmd_stats(args):
 def cmd_decompress(args):
     from tinyeie.sw.compress.modelfile import load_model, save_dense
 
+    check_output_file(args.output, "dense model file")
     model = load_model(args.model)
     save_dense(args.output, model)
     print(f"{len(model.layers)} dense layers written to {args.output}")
@@ -99,9 +90,10 @@ def cmd_decompress(args):
 
 def cmd_report(args):
     from tinyeie.sw.compress.modelfile import load_model
-    from tinyeie.sw.compress.report import write_report
 
+    check_output_dir(args.output, "report folder")
     model = load_model(args.model)
+    from tinyeie.sw.compress.report import write_report  # matplotlib: only for a good model
     for path in write_report(model, args.output):
         print(path)
     if "sweep" not in model.history:
@@ -110,38 +102,42 @@ def cmd_report(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tinyeie", description=__doc__)
+    parser = Parser(prog="tinyeie", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a network on MNIST (float32)")
     p.add_argument("model", help="lenet300, lenet5 or mlp:784-...-10")
     p.add_argument("-o", "--output", required=True, help="float model file (.npz)")
-    p.add_argument("--epochs", type=int, help="default 30 for MLPs, 20 for lenet5")
-    p.add_argument("--lr", type=float, help="initial learning rate (cosine decay)")
-    p.add_argument("--batch", type=int, default=64, help="minibatch size (64)")
-    p.add_argument("--augment", type=int, default=2, help="random shift in pixels (0: off)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=integer(1), help="default 30 for MLPs, 20 for lenet5")
+    p.add_argument("--lr", type=number(0, low_open=True),
+                   help="initial learning rate (cosine decay)")
+    p.add_argument("--batch", type=integer(1), default=64, help="minibatch size (64)")
+    p.add_argument("--augment", type=integer(0, 8), default=2,
+                   help="random shift in pixels, 0..8 (0: off; default 2)")
+    p.add_argument("--seed", type=integer(0), default=0)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("compress", help="prune, quantise and Huffman-code a float model")
     p.add_argument("input", help="float model (.npz from `tinyeie train`, or w0,b0,... arrays)")
     p.add_argument("-o", "--output", required=True, help="compressed model file (.npz)")
-    p.add_argument("--quality", type=_float_list,
+    p.add_argument("--quality", type=_quality_list,
                    help="pruning threshold in layer standard deviations, one or per layer")
-    p.add_argument("--bits", type=_int_list,
+    p.add_argument("--bits", type=_bits_list,
                    help="codebook index bits, one or per layer (4 = the engine's format)")
-    p.add_argument("--prune-iterations", type=int, default=3)
-    p.add_argument("--retrain-epochs", type=int, help="epochs of retraining per iteration")
-    p.add_argument("--finetune-epochs", type=int, help="epochs of centroid fine-tuning")
+    p.add_argument("--prune-iterations", type=integer(1), default=3)
+    p.add_argument("--retrain-epochs", type=integer(0),
+                   help="epochs of retraining per iteration")
+    p.add_argument("--finetune-epochs", type=integer(0), help="epochs of centroid fine-tuning")
     p.add_argument("--init", default="linear", help="k-means init: linear, forgy or density")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=integer(0), default=0)
     p.add_argument("--no-sweep", action="store_true",
                    help="skip the accuracy-against-compression sweep (Fig. 6 of the report)")
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("stats", help="per-layer sizes and test error of a compressed model")
     p.add_argument("model")
-    p.add_argument("--pes", type=int, default=4, help="PEs for the engine-format size")
+    p.add_argument("--pes", type=integer(1, 64), default=4,
+                   help="PEs for the engine-format size (1..64)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     p.set_defaults(func=cmd_stats)
 

@@ -22,11 +22,13 @@ from tinyeie.contract.image import (
     SectionHeader,
     header_words,
     loader_model,
+    max_image_bytes,
     read_header,
 )
 from tinyeie.contract.layouts import LAYER_WORDS, Target, column_slices, pack_bits, to_words
 from tinyeie.contract.protocol import LoaderError
 from tinyeie.sw.compiler.pack import PackedModel, layer_descriptor
+from tinyeie.sw.outputs import write_bytes, write_text
 
 __all__ = ["write_image", "read_image", "image_sections", "fit_to_engine", "check_fits_engine",
            "write_hex", "manifest", "save_packed", "image_path", "load_image"]
@@ -167,9 +169,24 @@ def image_path(path):
     return path
 
 
+#: The largest engine the parameters allow: no model image can be longer than its memories.
+_LARGEST_ENGINE = EngineConfig(pes=64, pe_depth=1 << 16, col_depth=1 << 16, act_depth=4095,
+                               max_layers=(1 << 16) // 32)
+
+
 def load_image(path, cfg=None):
-    """Read ``model.bin`` (or the ``model.bin`` inside a `tinyeie pack` folder)."""
-    return read_image(image_path(path).read_bytes(), cfg)
+    """Read ``model.bin`` (or the ``model.bin`` inside a `tinyeie pack` folder).
+
+    A file longer than any image the engine (``cfg``, else the largest the parameters allow)
+    can take is refused before it is read.
+    """
+    path = image_path(path)
+    most = max_image_bytes(cfg or _LARGEST_ENGINE)
+    size = path.stat().st_size
+    if size > most:
+        _bad(f"{path} is {size:,} bytes, longer than the {most:,} of the largest image "
+             f"{'the engine' if cfg else 'any engine'} takes")
+    return read_image(path.read_bytes(), cfg)
 
 
 def write_hex(packed, folder):
@@ -183,7 +200,7 @@ def write_hex(packed, folder):
 
     def put(name, lines):
         path = folder / name
-        path.write_text("".join(f"{line}\n" for line in lines))
+        write_text(path, "".join(f"{line}\n" for line in lines))
         paths.append(path)
 
     for p, words in enumerate(packed.pe_words):
@@ -220,7 +237,7 @@ def save_packed(packed, folder):
     folder.mkdir(parents=True, exist_ok=True)
     image = write_image(packed)
     contents = manifest(packed, image)
-    (folder / "model.bin").write_bytes(image)
-    (folder / "manifest.json").write_text(json.dumps(contents, indent=2) + "\n")
     write_hex(packed, folder / "mem")
+    write_text(folder / "manifest.json", json.dumps(contents, indent=2) + "\n")
+    write_bytes(folder / "model.bin", image)        # last: the folder's model is whole
     return folder / "model.bin", contents

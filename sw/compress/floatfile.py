@@ -7,27 +7,16 @@ MLP: ``relu(w_i @ a + b_i)`` on all but the last layer, input the 784 pixels in 
 """
 
 import json
-import zipfile
-from pathlib import Path
 
 import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.sw.compress.nets import build, parse_arch
+from tinyeie.sw.compress.modelfile import MAX_META_CHARS, as_float32, read_json
+from tinyeie.sw.compress.nets import MAX_ARCH_CHARS, build, parameter_shapes, parse_arch
+from tinyeie.sw.compress.npzfile import NpzFile
+from tinyeie.sw.outputs import atomic_write
 
-__all__ = ["save_float", "load_float", "read_npz"]
-
-
-def read_npz(path, what):
-    """All arrays of an ``.npz`` file as a dict, or a TinyeieError saying why it cannot be read."""
-    path = Path(path)
-    if not path.is_file():
-        raise TinyeieError(f"{what} {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise TinyeieError(f"{what} {path} is not a readable .npz file ({e})") from None
+__all__ = ["save_float", "load_float"]
 
 
 def save_float(path, net, meta=None):
@@ -39,52 +28,66 @@ def save_float(path, net, meta=None):
         arrays[f"b{i}"] = b
     arrays["arch"] = np.array(net.arch)
     arrays["meta"] = np.array(json.dumps(meta or {}))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
+    with atomic_write(path) as f:
         np.savez(f, **arrays)
 
 
 def load_float(path):
-    """Read a dense float model: returns ``(network, meta)`` with the weights loaded."""
-    data = read_npz(path, "float model")
-    n = 0
-    while f"w{n}" in data:
-        n += 1
-    if n == 0:
-        raise TinyeieError(f"{path} holds no weights: expected arrays w0, b0, w1, b1, ... "
-                           f"(found {sorted(data)[:6]})")
-    weights = []
-    for i in range(n):
-        if f"b{i}" not in data:
-            raise TinyeieError(f"{path} has w{i} but no b{i}")
-        w = np.asarray(data[f"w{i}"])
-        b = np.asarray(data[f"b{i}"])
-        for name, a in ((f"w{i}", w), (f"b{i}", b)):
-            if a.dtype.kind != "f":
-                raise TinyeieError(f"{path}: {name} has dtype {a.dtype}, expected floats")
-            if not np.all(np.isfinite(a)):
-                raise TinyeieError(f"{path}: {name} contains NaN or Inf values")
-        weights.append((w.astype(np.float32), b.astype(np.float32)))
-    if "arch" in data:
-        arch = parse_arch(str(data["arch"]))
-    else:
-        arch = _infer_mlp(path, weights)
+    """Read a dense float model: returns ``(network, meta)`` with the weights loaded.
+
+    Every array's declared dtype and shape is checked against the architecture (named by
+    ``arch``, or the MLP the weights chain into) before any weight is read.
+    """
+    with NpzFile(path, "float model") as npz:
+        n = 0
+        while f"w{n}" in npz:
+            n += 1
+        if n == 0:
+            raise TinyeieError(f"{path} holds no weights: expected arrays w0, b0, w1, b1, ... "
+                               f"(found {sorted(npz.names)[:6]})")
+        headers = []
+        for i in range(n):
+            if f"b{i}" not in npz:
+                raise TinyeieError(f"{path} has w{i} but no b{i}")
+            for name in (f"w{i}", f"b{i}"):
+                if npz.header(name).dtype.kind != "f":
+                    raise TinyeieError(f"{path}: {name} has dtype {npz.header(name).dtype}, "
+                                       f"expected floats")
+            headers.append((npz.header(f"w{i}").shape, npz.header(f"b{i}").shape))
+        if "arch" in npz:
+            arch = parse_arch(npz.text("arch", MAX_ARCH_CHARS))
+        else:
+            arch = _infer_mlp(path, [w for w, _ in headers])
+        shapes = parameter_shapes(arch)
+        if len(shapes) != n:
+            raise TinyeieError(f"{arch} has {len(shapes)} weight layers, {path} has {n}")
+        for i, ((w, b), (_, want)) in enumerate(zip(headers, shapes)):
+            if w != want or b != want[:1]:
+                raise TinyeieError(f"{path}: layer {i} of {arch}: weights {w} and bias {b}, "
+                                   f"expected {want} and {want[:1]}")
+        weights = []
+        for i in range(n):
+            pair = []
+            for name in (f"w{i}", f"b{i}"):
+                pair.append(as_float32(npz.read(name), f"{path}: {name}"))
+            weights.append(tuple(pair))
+        meta = (read_json(npz.text("meta", MAX_META_CHARS), f"{path}: its meta")
+                if "meta" in npz else {})
     net = build(arch)
     net.set_weights(weights)
-    meta = json.loads(str(data["meta"])) if "meta" in data else {}
     return net, meta
 
 
-def _infer_mlp(path, weights):
+def _infer_mlp(path, shapes):
     sizes = []
-    for i, (w, _) in enumerate(weights):
-        if w.ndim != 2:
-            raise TinyeieError(f"{path}: w{i} has shape {w.shape}; without an 'arch' entry "
+    for i, shape in enumerate(shapes):
+        if len(shape) != 2:
+            raise TinyeieError(f"{path}: w{i} has shape {shape}; without an 'arch' entry "
                                f"every w_i must be a 2-D (out, in) matrix")
-        if sizes and w.shape[1] != sizes[-1]:
-            raise TinyeieError(f"{path}: w{i} takes {w.shape[1]} inputs but w{i - 1} gives "
+        if sizes and shape[1] != sizes[-1]:
+            raise TinyeieError(f"{path}: w{i} takes {shape[1]} inputs but w{i - 1} gives "
                                f"{sizes[-1]} outputs; shapes must chain")
         if not sizes:
-            sizes.append(w.shape[1])
-        sizes.append(w.shape[0])
+            sizes.append(shape[1])
+        sizes.append(shape[0])
     return parse_arch("mlp:" + "-".join(map(str, sizes)))

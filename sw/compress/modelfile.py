@@ -16,21 +16,25 @@ docs/formats.md describes the file for readers outside Python.
 """
 
 import json
+import math
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from math import prod
 
 import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.sw.compress.floatfile import read_npz
-from tinyeie.sw.compress.nets import build, parse_arch
+from tinyeie.sw.compress.nets import build, parameter_shapes, parse_arch
+from tinyeie.sw.compress.npzfile import NpzFile
 from tinyeie.sw.compress.quantised import QuantisedLayer, SharedWeights
 from tinyeie.sw.compress.sparse import flat_decode, flat_encode
+from tinyeie.sw.compress.weight_sharing import INITS
+from tinyeie.sw.outputs import atomic_write
 
 from . import huffman
 
 __all__ = ["FORMAT", "CompressedLayer", "CompressedModel", "encode_layer", "load_model",
-           "save_model", "save_dense", "layer_names"]
+           "save_model", "save_dense", "layer_names", "read_json", "as_float32", "MAX_META_CHARS"]
 
 FORMAT = "tinyeie-compressed-v1"
 REL_BITS_CHOICES = range(2, 9)
@@ -137,7 +141,7 @@ def save_dense(path, model):
     arrays = model.dense_arrays()
     if not model.is_mlp:
         arrays["arch"] = np.array(model.arch)
-    with open(path, "wb") as f:
+    with atomic_write(path) as f:
         np.savez(f, **arrays)
 
 
@@ -156,39 +160,37 @@ def save_model(path, model):
             arrays[f"L{i}_{key}"] = np.asarray(s[key], dtype=np.uint8)
     meta = {"format": FORMAT, "arch": model.arch, "layers": header, "history": model.history}
     arrays["meta"] = np.array(json.dumps(meta))
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
+    with atomic_write(path) as f:
         np.savez_compressed(f, **arrays)
 
 
-def _require(data, key, path):
-    if key not in data:
-        raise TinyeieError(f"{path} is not a complete tinyeie compressed model: array {key!r} "
-                           f"is missing")
-    return data[key]
+#: The longest meta JSON (layer headers and the compression history) a reader takes.
+MAX_META_CHARS = 4 << 20
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_SWEEPS = ("prune_only", "quant_only", "prune_quant")
 
 
 def load_model(path):
-    """Read and check a compressed model file; every problem is a :class:`TinyeieError`."""
-    data = read_npz(path, "compressed model")
-    fmt = str(data.get("format", ""))
-    if fmt != FORMAT:
-        hint = " (a float model: compress it first)" if "w0" in data else ""
-        raise TinyeieError(f"{path} is not a tinyeie compressed model: format {fmt!r}, "
-                           f"expected {FORMAT!r}{hint}")
-    try:
-        meta = json.loads(str(_require(data, "meta", path)))
-        arch = parse_arch(meta["arch"])
-        header = meta["layers"]
-    except (ValueError, KeyError, TypeError) as e:
-        raise TinyeieError(f"{path}: its meta header is unreadable ({e})") from None
-    layers = []
-    for i, h in enumerate(header):
-        try:
-            layers.append(_load_layer(data, i, h, path))
-        except (KeyError, TypeError, ValueError) as e:
-            raise TinyeieError(f"{path}: layer {i} header is malformed ({e})") from None
-    model = CompressedModel(arch, layers, meta.get("history", {}))
+    """Read and check a compressed model file; every problem is a :class:`TinyeieError`.
+
+    Nothing is allocated on the file's word: the meta header is checked for types and against
+    the architecture it names, every array's declared dtype and shape against the header, and
+    only then is anything decoded (:class:`~tinyeie.sw.compress.npzfile.NpzFile` bounds the
+    file itself).
+    """
+    with NpzFile(path, "compressed model") as npz:
+        fmt = npz.text("format", 64) if "format" in npz else ""
+        if fmt != FORMAT:
+            hint = " (a float model: compress it first)" if "w0" in npz else ""
+            raise TinyeieError(f"{path} is not a tinyeie compressed model: format {fmt!r}, "
+                               f"expected {FORMAT!r}{hint}")
+        if "meta" not in npz:
+            raise TinyeieError(f"{path} is not a complete tinyeie compressed model: array "
+                               f"'meta' is missing")
+        meta = read_json(npz.text("meta", MAX_META_CHARS), f"{path}: its meta header")
+        arch, headers, history = _check_meta(meta, path)
+        layers = [_load_layer(npz, i, h, path) for i, h in enumerate(headers)]
+    model = CompressedModel(arch, layers, history)
     try:
         model.network()
     except TinyeieError as e:
@@ -196,42 +198,176 @@ def load_model(path):
     return model
 
 
-def _load_layer(data, i, h, path):
+def read_json(text, where):
+    """``text`` parsed as a JSON object, or a TinyeieError saying why not."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        reason = str(e) if isinstance(e, ValueError) else "nested too deeply"
+        raise TinyeieError(f"{where} is not valid JSON ({reason[:120]})") from None
+    if not isinstance(value, dict):
+        raise TinyeieError(f"{where} must be a JSON object, not {_json_type(value)}")
+    return value
+
+
+def as_float32(array, where):
+    """``array`` as float32, every value finite after the cast (a float64 1e300 is Inf as
+    float32, so the check comes after it), or a TinyeieError."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = array.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(out)):
+        raise TinyeieError(f"{where} holds values that are NaN or Inf as float32 (finite "
+                           f"values up to {np.finfo(np.float32).max:.3g} in size are allowed)")
+    return out
+
+
+def _json_type(value):
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def _field(record, key, kind, where, check=None, expect=""):
+    """``record[key]`` if it is of JSON type ``kind`` (and passes ``check``), else a
+    TinyeieError naming the field, the value seen and what it should be."""
+    if not isinstance(record, dict) or key not in record:
+        raise TinyeieError(f"{where}: field {key!r} is missing")
+    value = record[key]
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if not ok or (check is not None and not check(value)):
+        shown = json.dumps(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise TinyeieError(f"{where}: {key} is {shown}, expected {expect or kind.__name__}")
+    return value
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) <= 1 << 53
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _numbers(value):
+    return isinstance(value, list) and all(_number(v) for v in value)
+
+
+def _check_meta(meta, path):
+    """``(arch, layer headers, history)`` of a meta header whose every field the readers use has
+    its JSON type and range, and whose layers are the ones the architecture has."""
+    where = f"{path}: meta"
+    name = _field(meta, "arch", str, where)
+    try:
+        arch = parse_arch(name)
+        shapes = parameter_shapes(arch)
+    except TinyeieError as e:
+        raise TinyeieError(f"{where}: {e}") from None
+    headers = _field(meta, "layers", list, where, expect="a list of layer headers")
+    if len(headers) != len(shapes):
+        raise TinyeieError(f"{where} lists {len(headers)} layers, {arch} has {len(shapes)}")
+    for i, (h, (kind, shape)) in enumerate(zip(headers, shapes)):
+        _check_layer_header(h, kind, shape, i == len(shapes) - 1, f"{where}: layer {i}")
+    history = meta.get("history", {})
+    _check_history(history, len(shapes), f"{where}: history")
+    return arch, headers, history
+
+
+def _check_layer_header(h, kind, shape, last, where):
+    if not isinstance(h, dict):
+        raise TinyeieError(f"{where} must be an object of header fields, not {_json_type(h)}")
+    _field(h, "name", str, where, _NAME.fullmatch, "a name of letters, digits, _ and -")
+    _field(h, "kind", str, where, lambda v: v == kind, repr(kind))
+    _field(h, "shape", list, where, lambda v: v == list(shape), f"{list(shape)} (the arch's)")
+    _field(h, "bits", int, where, lambda v: 1 <= v <= 8, "an integer 1..8")
+    _field(h, "rel_bits", int, where, lambda v: 1 <= v <= 8, "an integer 1..8")
+    weights = prod(shape)
+    entries = _field(h, "entries", int, where, lambda v: 0 <= v <= weights,
+                     f"an integer 0..{weights} (the layer's weights)")
+    most = entries * huffman.MAX_CODE_LENGTH
+    for key in ("wbits", "rbits"):
+        _field(h, key, int, where, lambda v: entries <= v <= most,
+               f"an integer {entries}..{most} ({entries} codes of 1..{huffman.MAX_CODE_LENGTH} "
+               f"bits)")
+    _field(h, "relu", bool, where, lambda v: v == (not last),
+           "true on every layer but the last" if not last else "false on the last layer")
+
+
+def _check_history(history, n_layers, where):
+    """The parts of the compression history that `tinyeie stats` and `report` read."""
+    if not isinstance(history, dict):
+        raise TinyeieError(f"{where} must be an object, not {_json_type(history)}")
+    if "float_test_error" in history:
+        _field(history, "float_test_error", (int, float), where, _number, "a number")
+    for i, dist in enumerate(_field(history, "layers", list, where)[:n_layers]
+                             if "layers" in history else []):
+        at = f"{where}: layers[{i}]"
+        counts = _field(dist, "hist_counts", list, at, _numbers, "a list of numbers")
+        _field(dist, "hist_edges", list, at,
+               lambda v, n=len(counts) + 1: _numbers(v) and len(v) == n,
+               f"a list of {len(counts) + 1} numbers (one more than hist_counts)")
+        for key in ("codebook_initial", "codebook_finetuned"):
+            _field(dist, key, list, at, _numbers, "a list of numbers")
+        if "inits" in dist:
+            _field(dist, "inits", dict, at,
+                   lambda v: all(k in INITS and _numbers(c) for k, c in v.items()),
+                   f"an object of {', '.join(INITS)} to lists of numbers")
+    if "sweep" in history:
+        sweep = _field(history, "sweep", dict, where, lambda v: set(v) <= set(_SWEEPS),
+                       f"an object of {', '.join(_SWEEPS)}")
+        for key in sweep:
+            _field(sweep, key, list, f"{where}: sweep", lambda v: all(
+                _numbers(p) and len(p) == 2 and p[0] > 0 for p in v),
+                "a list of [compression rate > 0, error] pairs")
+
+
+def _array(npz, name, path, check, expect):
+    """The header of array ``name``, checked by ``check(header)`` before its data is read."""
+    if name not in npz:
+        raise TinyeieError(f"{path} is not a complete tinyeie compressed model: array {name!r} "
+                           f"is missing")
+    header = npz.header(name)
+    if not check(header):
+        raise TinyeieError(f"{path}: {name} is {header.describe()}, expected {expect}")
+    return header
+
+
+def _load_layer(npz, i, h, path):
     where = f"{path}: layer {i} ({h['name']})"
-    codebook = np.asarray(_require(data, f"L{i}_codebook", path))
-    bias = np.asarray(_require(data, f"L{i}_bias", path))
-    for name, a in (("codebook", codebook), ("bias", bias)):
-        if a.dtype.kind != "f" or a.ndim != 1:
-            raise TinyeieError(f"{where}: {name} must be a float vector, got {a.dtype} "
-                               f"{a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise TinyeieError(f"{where}: {name} contains NaN or Inf values")
-    if len(codebook) == 0 or codebook[0] != 0.0:
-        raise TinyeieError(f"{where}: codebook entry 0 must be 0.0 (the pruned weight)")
-    bits, rel_bits = int(h["bits"]), int(h["rel_bits"])
-    if len(codebook) > 1 << bits:
-        raise TinyeieError(f"{where}: codebook has {len(codebook)} entries, more than "
-                           f"{bits}-bit indices can address")
-    shape = tuple(int(s) for s in h["shape"])
-    if bias.shape != (shape[0],):
-        raise TinyeieError(f"{where}: bias has {bias.shape} values, the layer has {shape[0]} "
-                           f"outputs")
-    entries = int(h["entries"])
-    wlens = _require(data, f"L{i}_wlens", path)
-    rlens = _require(data, f"L{i}_rlens", path)
-    if len(wlens) != 1 << bits or len(rlens) != 1 << rel_bits:
-        raise TinyeieError(f"{where}: decode tables have {len(wlens)} and {len(rlens)} "
-                           f"entries, expected {1 << bits} and {1 << rel_bits}")
-    wstream = _require(data, f"L{i}_wstream", path)
-    rstream = _require(data, f"L{i}_rstream", path)
-    v = huffman.decode(wstream, int(h["wbits"]), wlens, entries)
-    z = huffman.decode(rstream, int(h["rbits"]), rlens, entries)
-    if len(v) and int(v.max()) >= len(codebook):
-        raise TinyeieError(f"{where}: index {int(v.max())} outside the codebook of "
-                           f"{len(codebook)} entries")
-    index = flat_decode(v, z, rel_bits, shape)
-    streams = {"wstream": wstream, "wlens": wlens, "wbits": int(h["wbits"]),
-               "rstream": rstream, "rlens": rlens, "rbits": int(h["rbits"]), "entries": entries}
-    return CompressedLayer(name=h["name"], kind=h["kind"], codebook=codebook.astype(np.float32),
-                           index=index, bias=bias.astype(np.float32), relu=bool(h["relu"]),
-                           bits=bits, rel_bits=rel_bits, streams=streams)
+    bits, rel_bits, shape = h["bits"], h["rel_bits"], tuple(h["shape"])
+    stream_bytes = {"w": -(-h["wbits"] // 8), "r": -(-h["rbits"] // 8)}
+    _array(npz, f"L{i}_codebook", path,
+           lambda a: a.dtype.kind == "f" and len(a.shape) == 1 and 1 <= a.shape[0] <= 1 << bits,
+           f"floats (k,) with k 1..{1 << bits} ({bits}-bit indices)")
+    _array(npz, f"L{i}_bias", path, lambda a: a.dtype.kind == "f" and a.shape == shape[:1],
+           f"floats ({shape[0]},), one per output")
+    for key, width in (("w", bits), ("r", rel_bits)):
+        _array(npz, f"L{i}_{key}lens", path,
+               lambda a, n=1 << width: a.dtype == np.uint8 and a.shape == (n,),
+               f"uint8 ({1 << width},), a code length per symbol")
+        _array(npz, f"L{i}_{key}stream", path,
+               lambda a, n=stream_bytes[key]: a.dtype == np.uint8 and a.shape == (n,),
+               f"uint8 ({stream_bytes[key]},), the {h[key + 'bits']} bits the header declares")
+    # Declared sizes all agree and are bounded: the data can be read and decoded.
+    codebook = as_float32(npz.read(f"L{i}_codebook"), f"{where}: codebook")
+    bias = as_float32(npz.read(f"L{i}_bias"), f"{where}: bias")
+    if codebook[0] != 0.0:
+        raise TinyeieError(f"{where}: codebook entry 0 must be 0.0 (the pruned weight), not "
+                           f"{codebook[0]}")
+    entries = h["entries"]
+    streams = {"entries": entries}
+    for key in ("w", "r"):
+        streams[f"{key}stream"] = npz.read(f"L{i}_{key}stream")
+        streams[f"{key}lens"] = npz.read(f"L{i}_{key}lens")
+        streams[f"{key}bits"] = h[f"{key}bits"]
+    try:
+        v = huffman.decode(streams["wstream"], h["wbits"], streams["wlens"], entries)
+        z = huffman.decode(streams["rstream"], h["rbits"], streams["rlens"], entries)
+        if len(v) and int(v.max()) >= len(codebook):
+            raise TinyeieError(f"index {int(v.max())} outside the codebook of {len(codebook)} "
+                               f"entries")
+        index = flat_decode(v, z, rel_bits, shape)
+    except TinyeieError as e:
+        raise TinyeieError(f"{where}: {e}") from None
+    return CompressedLayer(name=h["name"], kind=h["kind"], codebook=codebook, index=index,
+                           bias=bias, relu=h["relu"], bits=bits, rel_bits=rel_bits,
+                           streams=streams)

@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["Dense", "Conv", "MaxPool", "ReLU", "Flatten", "Network", "build", "parse_arch",
-           "softmax_cross_entropy"]
+           "parameter_shapes", "MAX_PARAMETERS", "softmax_cross_entropy"]
 
 
 class Dense:
@@ -177,14 +177,22 @@ def softmax_cross_entropy(logits, y):
 
 ALIASES = {"lenet300": "mlp:784-300-100-10", "lenet-300-100": "mlp:784-300-100-10"}
 PAPER_NAMES = {"mlp:784-300-100-10": "lenet300", "lenet5": "lenet5"}
+#: The largest network tinyeie builds or reads: 2**24 weights (64 MiB of float32), 64 times
+#: LeNet-5. Files and names are checked against it before any weight is allocated.
+MAX_PARAMETERS = 1 << 24
+MAX_ARCH_CHARS = 256
 
 
 def parse_arch(name):
     """Normalise a model name: ``lenet300``, ``lenet5`` or ``mlp:784-64-10``."""
+    if not isinstance(name, str) or len(name) > MAX_ARCH_CHARS:
+        shown = name[:40] + "..." if isinstance(name, str) else name
+        raise TinyeieError(f"unknown model {shown!r}: expected lenet300, lenet5 or mlp:SIZES "
+                           f"such as mlp:784-64-10 (at most {MAX_ARCH_CHARS} characters)")
     arch = ALIASES.get(name.lower(), name.lower())
     if arch == "lenet5":
         return arch
-    m = re.fullmatch(r"mlp:(\d+(?:-\d+)+)", arch)
+    m = re.fullmatch(r"mlp:(\d{1,9}(?:-\d{1,9})+)", arch, flags=re.ASCII)
     if not m:
         raise TinyeieError(f"unknown model {name!r}: expected lenet300, lenet5 or "
                            f"mlp:SIZES such as mlp:784-64-10")
@@ -192,12 +200,27 @@ def parse_arch(name):
     if sizes[0] != 784 or sizes[-1] != 10 or min(sizes) < 1:
         raise TinyeieError(f"model {name!r} must take 784 pixels and give 10 classes, "
                            f"e.g. mlp:784-64-10")
-    return arch
+    weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    if weights > MAX_PARAMETERS:
+        raise TinyeieError(f"model {name!r} has {weights:,} weights; tinyeie takes networks of "
+                           f"at most {MAX_PARAMETERS:,}")
+    return "mlp:" + "-".join(map(str, sizes))
 
 
 def mlp_sizes(arch):
     """Layer sizes of an ``mlp:...`` arch, or None for other networks."""
     return [int(s) for s in arch[4:].split("-")] if arch.startswith("mlp:") else None
+
+
+def parameter_shapes(arch):
+    """``(kind, weight shape)`` of every parameter layer of ``arch``, without building it (the
+    bias has ``shape[0]`` values): what a model file must hold, known before reading it."""
+    arch = parse_arch(arch)
+    if arch == "lenet5":
+        return [("conv", (20, 1, 5, 5)), ("conv", (50, 20, 5, 5)), ("fc", (500, 800)),
+                ("fc", (10, 500))]
+    sizes = mlp_sizes(arch)
+    return [("fc", (n_out, n_in)) for n_in, n_out in zip(sizes, sizes[1:])]
 
 
 def build(name, seed=0):

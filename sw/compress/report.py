@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 
 from tinyeie.contract.errors import TinyeieError  # noqa: E402
 from tinyeie.sw.compress.sparse import flat_encode  # noqa: E402
+from tinyeie.sw.outputs import atomic_write  # noqa: E402
 
 __all__ = ["write_report"]
 
@@ -49,9 +50,7 @@ def _fig4(layer, dist, path):
     right.set_ylabel("count")
     right.set_title(f"{layer.name}: weights and codebook (cf. Fig. 4)")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _fig5(layer, path):
@@ -65,9 +64,7 @@ def _fig5(layer, path):
            color="tab:orange")
     a2.set_xlabel("relative index (zeros skipped)")
     a2.set_title(f"{layer.name}: sparse matrix location index (cf. Fig. 5)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _fig6(sweep, float_error, path):
@@ -86,8 +83,13 @@ def _fig6(sweep, float_error, path):
     ax.set_ylabel("test error change, percentage points")
     ax.set_title("Accuracy against compression, no retraining per point (cf. Fig. 6)")
     ax.legend()
+    _save(fig, path)
+
+
+def _save(fig, path):
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path) as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)
 
 

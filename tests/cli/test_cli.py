@@ -80,8 +80,9 @@ def test_bad_option_values(tmp_path, capsys):
 
 def test_unwritable_output_is_a_clean_error(tmp_path):
     shipped = Path(__file__).resolve().parents[2] / "models" / "lenet300.npz"
-    result = run_cli("decompress", shipped, "-o", tmp_path / "no" / "such" / "dir" / "d.npz")
-    assert_clean_error(result, "No such file or directory")
+    (tmp_path / "a-file").write_text("")
+    result = run_cli("decompress", shipped, "-o", tmp_path / "a-file" / "d.npz")
+    assert_clean_error(result, "a-file is a file, not a folder")
 
 
 def test_pack_writes_image_manifest_and_hex(tmp_path):

@@ -50,8 +50,17 @@ def test_program_with_no_board_attached(capsys, tmp_path, monkeypatch):
 
 
 def test_infer_on_a_missing_port(capsys, tmp_path):
-    status, _, err = run(capsys, "infer", "--port", tmp_path / "ttyNONE")
+    from tinyeie.sim.fuzz_modelfiles import small_image
+
+    image = small_image(tmp_path / "model.bin")
+    status, _, err = run(capsys, "infer", "--port", tmp_path / "ttyNONE", "--model-image", image)
     assert status == 2 and "cannot open the serial port" in err[0]
+
+
+def test_infer_checks_the_model_image_before_the_port(capsys, tmp_path):
+    status, _, err = run(capsys, "infer", "--port", tmp_path / "ttyNONE", "--model-image",
+                         tmp_path / "missing")
+    assert status == 2 and len(err) == 1 and "model image" in err[0] and "does not exist" in err[0]
 
 
 def test_flash_image_layout():

@@ -46,3 +46,52 @@ def test_truncated_stream_is_an_error():
         huffman.decode(packed, n_bits - 5, lengths, len(symbols))
     with pytest.raises(TinyeieError, match="prefix code"):
         huffman.decode(packed, n_bits, np.ones(8, dtype=np.int64), len(symbols))
+
+
+# -- declared sizes are bounded before anything is allocated (issue 11, finding 3) ------------
+
+def test_a_code_length_of_40_is_refused_at_once():
+    """Length 40 once built a 2**40-entry decode table (8 TiB)."""
+    lengths = np.array([40] + [0] * 15)
+    with pytest.raises(TinyeieError, match=f"0..{huffman.MAX_CODE_LENGTH}, got 40"):
+        huffman.decode(np.zeros(4, np.uint8), 1, lengths, 1)
+
+
+@pytest.mark.parametrize("n_bits, count, message", [
+    (10 ** 12, 10, "claims 1000000000000 bits but holds 32"),
+    (32, 10 ** 12, "cannot hold 1000000000000 symbols"),      # was a list of 10**12 items
+    (4, 1, "cannot hold 1 symbols of 1..3 bits"),
+    (-1, 1, "of -1 bits"),
+    (8, 0, "no symbols"),
+])
+def test_declared_sizes_are_checked_against_the_stream(n_bits, count, message):
+    lengths = np.array([1, 2, 3, 3])
+    with pytest.raises(TinyeieError, match=message):
+        huffman.decode(np.zeros(4, np.uint8), n_bits, lengths, count)
+
+
+def test_long_codes_decode_without_a_table_of_their_size():
+    """Fibonacci counts give the deepest Huffman trees: the encoder keeps them within
+    MAX_CODE_LENGTH, and codes of that length decode."""
+    fib = [1, 1]
+    while len(fib) < 30:
+        fib.append(fib[-1] + fib[-2])
+    counts = np.array(fib, dtype=np.int64)
+    assert huffman._huffman_lengths(counts).max() == 29        # unlimited: 29 bits deep
+    lengths = huffman.code_lengths(counts)
+    assert lengths.max() <= huffman.MAX_CODE_LENGTH and np.all(lengths[counts > 0] > 0)
+    rng = np.random.default_rng(0)
+    symbols = np.r_[np.arange(30), rng.integers(0, 30, 5000)]
+    packed, n_bits = huffman.encode(symbols, lengths)
+    np.testing.assert_array_equal(huffman.decode(packed, n_bits, lengths, len(symbols)), symbols)
+
+
+def test_a_stream_longer_than_a_chunk(monkeypatch):
+    monkeypatch.setattr(huffman, "_CHUNK_BITS", 37)
+    rng = np.random.default_rng(1)
+    symbols = rng.choice(16, size=3000, p=np.r_[0.6, np.full(15, 0.4 / 15)])
+    lengths = huffman.code_lengths(np.bincount(symbols, minlength=16))
+    packed, n_bits = huffman.encode(symbols, lengths)
+    np.testing.assert_array_equal(huffman.decode(packed, n_bits, lengths, len(symbols)), symbols)
+    with pytest.raises(TinyeieError, match="bits left"):
+        huffman.decode(packed, n_bits, lengths, len(symbols) - 1)

@@ -69,10 +69,10 @@ def corrupt(path, tmp_path, edit):
     (lambda d: d.pop("L1_rstream"), "'L1_rstream' is missing"),
     (lambda d: d.update(L0_codebook=np.r_[np.nan, d["L0_codebook"][1:]].astype(np.float32)),
      "NaN or Inf"),
-    (lambda d: d.update(L2_bias=np.zeros(3, np.float32)), "bias has"),
-    (lambda d: d.update(L0_wstream=d["L0_wstream"][:5]), "Huffman stream"),
+    (lambda d: d.update(L2_bias=np.zeros(3, np.float32)), r"L2_bias is float32 \(3,\)"),
+    (lambda d: d.update(L0_wstream=d["L0_wstream"][:5]), r"L0_wstream is uint8 \(5,\)"),
     (lambda d: d.update(format=np.array("something-else")), "not a tinyeie compressed model"),
-    (lambda d: d.update(meta=np.array("{not json")), "meta header is unreadable"),
+    (lambda d: d.update(meta=np.array("{not json")), "meta header is not valid JSON"),
     (lambda d: d.update(meta=np.array(json.dumps(
         {**json.loads(str(d["meta"])), "arch": "resnet"}))), "unknown model"),
 ])
