@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal sim-full gate coverage verification-doc
+.PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal sim-full gate coverage verification-doc \
+        fuzz-host fuzz-modelfiles
 
 BOARD ?= icebreaker
 MODEL ?= models/lenet300.npz
@@ -66,6 +67,16 @@ verification-doc: $(STAMP)
 # Cycles per MNIST image on the RTL against the ideal and the dense engine (prints a table).
 bench: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.bench_cycles
+
+# The fuzzers at full size (make test runs a short slice of each); figures in docs/verification/.
+# 10,000 damaged answers against the host (virtual time: about a minute).
+fuzz-host: $(STAMP)
+	$(BIN)/python -m tinyeie.sim.fuzz_host --cases 10000 --seed 1 \
+	    --json docs/verification/fuzz_host.json
+# 300 malformed model files through every command that reads one (subprocesses: about 30 min).
+fuzz-modelfiles: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.fuzz_modelfiles --cases 300 --seed 1 \
+	    --json docs/verification/fuzz_modelfiles.json
 
 # Rebuild the shipped compressed models from scratch (real MNIST, full training).
 models: $(STAMP)

@@ -4,6 +4,12 @@
 ``write(data)`` and ``timeout`` (a ``serial.Serial``, or a fake in tests); :meth:`Board.open`
 opens a serial port by name. Every failure is a :class:`~tinyeie.contract.errors.TinyeieError` that
 says what the board reported and what to do about it.
+
+Nothing the line brings can crash or hang it: every answer is checked (type, length, payload)
+before it is used; each exchange has a deadline and a budget of bytes, so a line that never
+goes quiet ends in a clear "noisy line" error; and a request that is safe to repeat (STATUS,
+INFER, a whole load from LOAD-START) is tried again, a bounded number of times, when its answer
+was lost or damaged on the line.
 """
 
 import time
@@ -20,6 +26,7 @@ from tinyeie.contract.protocol import (
 )
 from tinyeie.sw.host.frames import Frame, FrameDecoder, encode_frame
 from tinyeie.sw.host.payloads import (
+    argmax,
     infer_payload,
     load_start_payload,
     parse_ack,
@@ -28,7 +35,7 @@ from tinyeie.sw.host.payloads import (
     parse_status,
 )
 
-__all__ = ["Board", "BoardError", "LOAD_HINT"]
+__all__ = ["Board", "BoardError", "LinkError", "LOAD_HINT"]
 
 #: How the messages tell a user to load a model.
 LOAD_HINT = "load a model image onto it first (tinyeie.sw.host.board.Board.load)"
@@ -85,6 +92,17 @@ class BoardError(TinyeieError):
         self.request = request
 
 
+class LinkError(TinyeieError):
+    """The line failed an exchange: no answer, a damaged, malformed or out-of-step one, or a
+    noisy line. A request that is safe to repeat is tried again after one."""
+
+
+#: Board errors that say the request was damaged on its way: worth sending again.
+_RESENDABLE = frozenset({ErrorCode.BAD_CRC, ErrorCode.TIMEOUT, ErrorCode.LINE})
+#: The longest frame either side sends, in bytes.
+_MAX_FRAME = 1 + 3 + MAX_PAYLOAD + 2
+
+
 class Board:
     """A board running the tinyeie bitstream, over a serial port.
 
@@ -95,8 +113,16 @@ class Board:
         ``timeout`` (seconds) passes; ``write(data)``.
     settle : float
         Seconds to leave the line quiet after an error that makes the board drop bytes until
-        the line is quiet (BAD-LENGTH, UNKNOWN-TYPE, LINE): longer than the board's timeout,
-        2**20 clock cycles (87 ms at 12 MHz).
+        the line is quiet (BAD-LENGTH, UNKNOWN-TYPE, LINE), and before a request is tried
+        again: longer than the board's timeout, 2**20 clock cycles (87 ms at 12 MHz).
+    deadline : float
+        Seconds an exchange may take, from the request to its whole answer. A read blocks for
+        at most the port's timeout, so an exchange ends within ``deadline`` plus that.
+    retries : int
+        How many more times a request that is safe to repeat is sent after its answer was
+        lost or damaged, or the board said the request arrived damaged.
+    clock, sleep
+        ``time.monotonic`` and ``time.sleep`` unless a test gives the host its own time.
 
     Examples
     --------
@@ -106,10 +132,18 @@ class Board:
     7
     """
 
-    def __init__(self, port, settle=0.1):
+    def __init__(self, port, settle=0.1, *, deadline=5.0, retries=2, clock=time.monotonic,
+                 sleep=time.sleep):
+        if retries < 0 or not deadline > 0:
+            raise TinyeieError(f"retries must be at least 0 and deadline over 0 s, not "
+                               f"{retries} and {deadline}")
         self.port = port
         self.settle = settle
-        self._quiet_from = 0.0      # time.monotonic() when the board listens again
+        self.deadline = deadline
+        self.retries = retries
+        self._clock = clock
+        self._sleep = sleep
+        self._quiet_from = clock()      # when the board listens again
 
     @classmethod
     def open(cls, device, baudrate=115200, timeout=2.0):
@@ -129,14 +163,17 @@ class Board:
 
     def status(self):
         """The board's :class:`~tinyeie.sw.host.payloads.Status`."""
-        return self._parse(parse_status, self._request(Request.STATUS, expect=Response.STATUS))
+        return self._retrying(lambda: self._parse(
+            parse_status, self._request(Request.STATUS, expect=Response.STATUS)))
 
     def load(self, image, chunk=MAX_PAYLOAD, progress=True):
         """Load a model image (the bytes of a ``model.bin``); the board checks it at the end.
 
         Sends LOAD-START, the image in LOAD-DATA frames of ``chunk`` bytes (each acknowledged
         before the next goes), then LOAD-END. A refused image raises :class:`BoardError` naming
-        the board's reason; the board then has no valid model.
+        the board's reason; the board then has no valid model. A LOAD-DATA is never sent twice:
+        when a step's answer is lost or damaged, the whole load starts again from LOAD-START
+        (at most ``retries`` times).
         """
         image = bytes(image)
         if not 1 <= chunk <= MAX_PAYLOAD:
@@ -145,14 +182,19 @@ class Board:
             raise TinyeieError("the model image is empty")
         from tqdm import tqdm
 
-        self._request(Request.LOAD_START, load_start_payload(len(image)), expect=Response.ACK)
         with tqdm(total=len(image), unit="B", unit_scale=True, desc="load",
                   disable=not progress, leave=False) as bar:
-            for offset in range(0, len(image), chunk):
-                part = image[offset:offset + chunk]
-                self._request(Request.LOAD_DATA, part, expect=Response.ACK)
-                bar.update(len(part))
-        self._request(Request.LOAD_END, expect=Response.ACK)
+            def attempt():
+                bar.reset()
+                self._request(Request.LOAD_START, load_start_payload(len(image)),
+                              expect=Response.ACK)
+                for offset in range(0, len(image), chunk):
+                    part = image[offset:offset + chunk]
+                    self._request(Request.LOAD_DATA, part, expect=Response.ACK)
+                    bar.update(len(part))
+                self._request(Request.LOAD_END, expect=Response.ACK)
+            # A load abandoned half-way (SEQUENCE) is also one to start again.
+            self._retrying(attempt, also=(ErrorCode.SEQUENCE,))
 
     def infer(self, activations):
         """Classify one input: ``activations`` are the model's inputs as signed integers.
@@ -165,16 +207,42 @@ class Board:
             raise TinyeieError(str(error)) from None
         if not 1 <= len(payload) <= MAX_PAYLOAD:
             raise TinyeieError(f"INFER carries 1..{MAX_PAYLOAD} activations, not {len(payload)}")
-        return self._parse(parse_result,
-                           self._request(Request.INFER, payload, expect=Response.RESULT))
+        return self._retrying(lambda: self._parse(
+            _checked_result, self._request(Request.INFER, payload, expect=Response.RESULT)))
+
+    # -- retries -----------------------------------------------------------------------------
+
+    def _retrying(self, exchange, also=()):
+        """``exchange()``, tried again (at most ``retries`` times) after a failure on the line
+        or a board error in ``_RESENDABLE`` or ``also``; the last failure is raised, saying how
+        many tries it took."""
+        tries = 1 + self.retries
+        for attempt in range(1, tries + 1):
+            try:
+                return exchange()
+            except TinyeieError as error:
+                again = isinstance(error, LinkError) or (
+                    isinstance(error, BoardError) and error.code in _RESENDABLE | set(also))
+                if not again:
+                    raise
+                if attempt == tries:
+                    if tries > 1:
+                        error.args = (f"{error} ({tries} tries)",)
+                    raise
+                self._recover()
+
+    def _recover(self):
+        """Let the line go quiet (the board drops a part frame at its timeout, and stops any
+        answer under way), then throw away whatever arrived meanwhile."""
+        self._quiet_from = max(self._quiet_from, self._clock() + self.settle)
 
     # -- frames ------------------------------------------------------------------------------
 
     def _request(self, request, payload=b"", *, expect):
         """Send one request, return the payload of its answer of type ``expect``."""
-        wait = self._quiet_from - time.monotonic()
+        wait = self._quiet_from - self._clock()
         if wait > 0:
-            time.sleep(wait)
+            self._sleep(wait)
         flush = getattr(self.port, "reset_input_buffer", None)
         if flush is not None:
             flush()                 # whatever is left of an answer that went wrong before
@@ -183,14 +251,14 @@ class Board:
         if frame.type == Response.ERROR:
             raise self._board_error(request, frame.payload)
         if frame.type != expect:
-            raise TinyeieError(f"the board answered {doc_name(request, Request)} with "
-                               f"{doc_name(frame.type, Response)} instead of "
-                               f"{doc_name(expect, Response)}: host and board are out of step; "
-                               f"try again")
+            raise LinkError(f"the board answered {doc_name(request, Request)} with "
+                            f"{doc_name(frame.type, Response)} instead of "
+                            f"{doc_name(expect, Response)}: host and board are out of step; "
+                            f"try again")
         if expect == Response.ACK and (acked := self._parse(parse_ack, frame.payload)) != request:
-            raise TinyeieError(f"the board acknowledged {doc_name(acked, Request)} "
-                               f"instead of {doc_name(request, Request)}: host and board are out "
-                               f"of step; try again")
+            raise LinkError(f"the board acknowledged {doc_name(acked, Request)} "
+                            f"instead of {doc_name(request, Request)}: host and board are out "
+                            f"of step; try again")
         return frame.payload
 
     @staticmethod
@@ -198,16 +266,25 @@ class Board:
         try:
             return parser(payload)
         except ValueError as error:
-            raise TinyeieError(f"the board's answer does not parse ({error}): are host and "
-                               f"bitstream from the same tinyeie version?") from None
+            raise LinkError(f"the board's answer does not parse ({error}): are host and "
+                            f"bitstream from the same tinyeie version?") from None
 
     def _read_frame(self, request):
-        """The next answer, skipping NOISE reports (they concern bytes sent before)."""
+        """The next answer, skipping NOISE reports (they concern bytes sent before).
+
+        Ends with a :class:`LinkError` when the answer does not come (the port's timeout
+        passes with nothing), comes damaged, or does not come whole within the deadline or
+        within four frames' worth of bytes: a line that never goes quiet cannot hold the host.
+        """
         decoder = FrameDecoder(types=list(Response))
+        name = doc_name(request, Request)
         saw_noise = False
+        received = 0
+        start = self._clock()
         while True:
             wanted = decoder.wanted
             data = self.port.read(wanted)
+            received += len(data)
             for event in decoder.feed(data):
                 if isinstance(event, Frame):
                     if (event.type == Response.ERROR and len(event.payload) == 2
@@ -216,23 +293,33 @@ class Board:
                         continue
                     return event
                 if event.code != ErrorCode.NOISE:
-                    raise TinyeieError(f"the board's answer to {doc_name(request, Request)} "
-                                       f"arrived damaged ({doc_name(event.code)}): check the "
-                                       f"cable and the baud rate, then try again")
+                    raise LinkError(f"the board's answer to {name} arrived damaged "
+                                    f"({doc_name(event.code)}): check the cable and the baud "
+                                    f"rate, then try again")
+                saw_noise = True
+            elapsed = self._clock() - start
+            if received > 4 * _MAX_FRAME or (data and elapsed > self.deadline):
+                raise LinkError(f"the line from the board is noisy: {received:,} bytes in "
+                                f"{elapsed:.1f} s without a whole answer to {name}: check the "
+                                f"cable, the baud rate and that nothing else writes to the "
+                                f"port")
             if len(data) < wanted:
                 timeout = getattr(self.port, "timeout", None)
                 within = f" within {timeout} s" if timeout is not None else ""
                 what = ("it only reported stray bytes (the request's start was lost?)"
                         if saw_noise else "check the port, the baud rate and that the board "
                         "runs the tinyeie bitstream")
-                raise TinyeieError(f"the board did not answer {doc_name(request, Request)}"
-                                   f"{within}: {what}")
+                raise LinkError(f"the board did not answer {name}{within}: {what}")
 
     def _board_error(self, request, payload):
-        code, about = payload[0], payload[1]
+        try:
+            name, about_name = parse_error(payload)
+        except ValueError as error:
+            raise LinkError(f"the board's answer to {doc_name(request, Request)} does not "
+                            f"parse ({error})") from None
+        code, about = payload
         if code in DROPPING:
-            self._quiet_from = time.monotonic() + self.settle
-        name, about_name = parse_error(payload)
+            self._quiet_from = self._clock() + self.settle
         advice = _ADVICE.get(code, "an error this host does not know")
         if code == ErrorCode.BAD_LENGTH and request == Request.INFER:
             advice += f": {self._expected_inputs()}"
@@ -258,3 +345,14 @@ class Board:
         error = status.last_loader_error
         reason = _LOADER_ADVICE.get(error, "for a reason this host does not know")
         return f"{doc_name(error, LoaderError)}: {reason}; the board has no valid model now"
+
+
+def _checked_result(payload):
+    """A RESULT whose class is the argmax of its logits, as the board computes it."""
+    result = parse_result(payload)
+    if not result.logits:
+        raise ValueError("it carries no logits")
+    if result.cls != argmax(result.logits):
+        raise ValueError(f"its class {result.cls} is not the largest of its "
+                         f"{len(result.logits)} logits")
+    return result

@@ -145,4 +145,5 @@ def infer_payload(activations):
 
 def _expect_length(name, payload, length):
     if len(payload) != length:
-        raise ValueError(f"a {name} payload has {length} bytes, not {len(payload)}")
+        article = "an" if name[0] in "AEIOU" else "a"
+        raise ValueError(f"{article} {name} payload has {length} bytes, not {len(payload)}")
