@@ -317,6 +317,11 @@ def _mutate_array(rng, arrays):
             v[0] = 0.5
             out[name] = v
             return f"{name}[0] = 0.5", out
+        if choice == 4:
+            v = a.copy()
+            v[-1] = np.float32(3e38)            # finite, but the outputs would overflow
+            out[name] = v
+            return f"{name}[-1] = 3e38 (float32)", out
     if part in ("wlens", "rlens") and choice in (1, 2, 3):
         v = a.copy()
         if choice == 1:
@@ -363,8 +368,8 @@ def _mutate_float_array(rng, arrays):
         out[name] = v
         return f"{name} float64 with a value Inf as float32", out
     if choice == 3:
-        out[name] = a.astype(np.int32)
-        return f"{name} as int32", out
+        out[name] = a.astype(np.int32) if rng.random() < 0.5 else (a + 1) * np.float32(1e31)
+        return f"{name} as {'int32' if out[name].dtype.kind == 'i' else '(1 + it) x 1e31'}", out
     if choice == 4:
         out[name] = a.reshape(-1)[:-1]
         return f"{name} one value short", out
@@ -453,7 +458,11 @@ def _zip_mutation(rng, arrays, base_path, path):
         # flip a byte inside a member's data: the zip's CRC-32 must catch it
         with zipfile.ZipFile(base_path) as z:
             info = z.infolist()[int(rng.integers(len(z.infolist())))]
-        start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+        # the data starts after the local header, whose extra field may differ from the
+        # directory's (numpy writes a zip64 one there)
+        name_len, extra_len = struct.unpack("<HH", raw[info.header_offset + 26:
+                                                       info.header_offset + 30])
+        start = info.header_offset + 30 + name_len + extra_len
         at = start + int(rng.integers(max(1, info.compress_size)))
         damaged = bytearray(raw)
         damaged[at] ^= 1 << int(rng.integers(8))
@@ -592,6 +601,7 @@ def generate(folder, cases, seed, bases=None):
     """``cases`` malformed files in ``folder``, made by a generator seeded with ``seed``:
     about 70% compressed models, 15% float models, 15% model images."""
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     bases = bases or make_bases(folder / "bases")
     rng = np.random.default_rng(seed)
     compressed = [name for name, (kind, _) in bases.items() if kind == "compressed"]

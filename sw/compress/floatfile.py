@@ -12,7 +12,13 @@ import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.sw.compress.modelfile import MAX_META_CHARS, as_float32, read_json
-from tinyeie.sw.compress.nets import MAX_ARCH_CHARS, build, parameter_shapes, parse_arch
+from tinyeie.sw.compress.nets import (
+    MAX_ARCH_CHARS,
+    build,
+    check_value_range,
+    parameter_shapes,
+    parse_arch,
+)
 from tinyeie.sw.compress.npzfile import NpzFile
 from tinyeie.sw.outputs import atomic_write
 
@@ -73,6 +79,8 @@ def load_float(path):
             weights.append(tuple(pair))
         meta = (read_json(npz.text("meta", MAX_META_CHARS), f"{path}: its meta")
                 if "meta" in npz else {})
+    check_value_range(arch, [(np.abs(w).max(initial=0), np.abs(b).max(initial=0))
+                             for w, b in weights], str(path))
     net = build(arch)
     net.set_weights(weights)
     return net, meta

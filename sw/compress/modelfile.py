@@ -24,7 +24,7 @@ from math import prod
 import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.sw.compress.nets import build, parameter_shapes, parse_arch
+from tinyeie.sw.compress.nets import build, check_value_range, parameter_shapes, parse_arch
 from tinyeie.sw.compress.npzfile import NpzFile
 from tinyeie.sw.compress.quantised import QuantisedLayer, SharedWeights
 from tinyeie.sw.compress.sparse import flat_decode, flat_encode
@@ -190,6 +190,8 @@ def load_model(path):
         meta = read_json(npz.text("meta", MAX_META_CHARS), f"{path}: its meta header")
         arch, headers, history = _check_meta(meta, path)
         layers = [_load_layer(npz, i, h, path) for i, h in enumerate(headers)]
+    check_value_range(arch, [(np.abs(layer.codebook).max(), np.abs(layer.bias).max(initial=0))
+                             for layer in layers], str(path))
     model = CompressedModel(arch, layers, history)
     try:
         model.network()

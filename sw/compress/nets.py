@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["Dense", "Conv", "MaxPool", "ReLU", "Flatten", "Network", "build", "parse_arch",
-           "parameter_shapes", "MAX_PARAMETERS", "softmax_cross_entropy"]
+           "parameter_shapes", "check_value_range", "MAX_PARAMETERS", "softmax_cross_entropy"]
 
 
 class Dense:
@@ -221,6 +221,31 @@ def parameter_shapes(arch):
                 ("fc", (10, 500))]
     sizes = mlp_sizes(arch)
     return [("fc", (n_out, n_in)) for n_in, n_out in zip(sizes, sizes[1:])]
+
+
+#: Largest value a layer's outputs may reach, by the bound :func:`check_value_range` computes:
+#: far inside float32 (3.4e38), so that no evaluation of the network can overflow.
+MAX_ACTIVATION = 1e30
+
+
+def check_value_range(arch, magnitudes, where):
+    """Refuse weights so large that the network's float32 outputs could overflow.
+
+    ``magnitudes`` holds ``(largest |weight|, largest |bias|)`` per parameter layer. Inputs are
+    pixels in [0, 1); a layer's outputs are at most its fan-in times its inputs' bound times
+    its largest weight, plus its largest bias (ReLU and pooling only shrink them). Trained
+    networks are many orders of magnitude inside :data:`MAX_ACTIVATION`.
+    """
+    bound = 1.0
+    for i, ((_, shape), (w_max, b_max)) in enumerate(zip(parameter_shapes(arch),
+                                                          magnitudes)):
+        fan_in = int(np.prod(shape[1:]))
+        bound = fan_in * bound * float(w_max) + float(b_max)
+        if not bound <= MAX_ACTIVATION:
+            raise TinyeieError(f"{where}: layer {i}'s weights (up to {float(w_max):.3g}) and "
+                               f"biases (up to {float(b_max):.3g}) can drive its outputs to "
+                               f"{bound:.3g}, past {MAX_ACTIVATION:.0e}: not a network that "
+                               f"float32 can evaluate")
 
 
 def build(name, seed=0):

@@ -1,0 +1,54 @@
+"""The Robustness table of docs/verification.md, made from the fuzzers' JSON figures.
+
+``python -m tinyeie.sim.robustness`` prints the table from ``docs/verification/fuzz_host.json``
+and ``fuzz_modelfiles.json`` (written by ``make fuzz-host`` and ``make fuzz-modelfiles``); a test
+checks that docs/verification.md holds exactly this table, so the document cannot drift from
+the measured figures.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["table", "FIGURES"]
+
+FIGURES = Path(__file__).resolve().parent.parent / "docs" / "verification"
+
+
+def table(folder=FIGURES):
+    """The markdown table of both fuzzers' figures."""
+    host = json.loads((Path(folder) / "fuzz_host.json").read_text())
+    files = json.loads((Path(folder) / "fuzz_modelfiles.json").read_text())
+    rows = [
+        "| fuzzer (command) | tried | refused | accepted | crashed | hung | other |",
+        "|---|---|---|---|---|---|---|",
+        f"| damaged answers against the host, seed {host['seed']} (`make fuzz-host`) "
+        f"| {host['tried']:,} | {host['refused']:,} | {host['accepted']:,} | "
+        f"{host['crashed']} | {host['hung']} | {host['wrong']} wrong answers accepted "
+        f"({host['seconds']:.0f} s) |",
+        f"| {files['files']} malformed model files ({files['kinds']['compressed']} compressed, "
+        f"{files['kinds']['float']} float, {files['kinds']['image']} images) through every "
+        f"command that reads them, seed {files['seed']} (`make fuzz-modelfiles`) "
+        f"| {files['tried']:,} runs | {files['refused']:,} | {files['accepted']} | "
+        f"{files['crashed']} | {files['hung']} | {files['one_line_exit_2_percent']:g}% one "
+        f"line and exit 2; peak memory {files['peak_rss_mb_max']:.0f} MB (bound "
+        f"{files['peak_rss_mb_bound']} MB); slowest run {files['seconds_max']:.1f} s |",
+    ]
+    return "\n".join(rows)
+
+
+def per_command(folder=FIGURES):
+    """The model-file runs per command, as a markdown table."""
+    files = json.loads((Path(folder) / "fuzz_modelfiles.json").read_text())
+    rows = ["| command | runs | refused (one line, exit 2) | accepted | crashed | hung |",
+            "|---|---|---|---|---|---|"]
+    for command, c in files["by_command"].items():
+        rows.append(f"| `tinyeie {command}` | {c['tried']} | {c['refused']} | {c['accepted']} "
+                    f"| {c['crashed']} | {c['hung']} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(table(Path(sys.argv[1]) if len(sys.argv) > 1 else FIGURES))
+    print()
+    print(per_command(Path(sys.argv[1]) if len(sys.argv) > 1 else FIGURES))
