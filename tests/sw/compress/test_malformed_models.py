@@ -181,3 +181,22 @@ def test_the_shipped_models_still_load():
     models = Path(__file__).resolve().parents[3] / "models"
     assert load_model(models / "lenet300.npz").arch == "mlp:784-300-100-10"
     assert load_model(models / "lenet5.npz").arch == "lenet5"
+
+
+@pytest.mark.parametrize("name", ["L0_codebook", "L1_bias"])
+def test_finite_weights_too_large_for_float32_to_evaluate(tmp_path, compressed, name):
+    """3e38 is a finite float32, but the network's outputs overflow: stats once printed a 90%
+    error and pack wrote a model image, both exit 0."""
+    values = compressed[name].copy()
+    values[-1] = 3e38
+    with pytest.raises(TinyeieError, match="can drive its outputs to .*past 1e.30"):
+        load_model(save(tmp_path, {**compressed, name: values}))
+    values[-1] = 1000.0                                    # large, but no overflow
+    load_model(save(tmp_path, {**compressed, name: values}))
+
+
+def test_the_value_range_of_a_dense_model(tmp_path, dense):
+    w = dense["w0"].copy()
+    w[0, 0] = 1e20
+    with pytest.raises(TinyeieError, match="layer 1's weights"):
+        load_float(save(tmp_path, {**dense, "w0": w, "w1": dense["w1"] * 1e10}))
