@@ -1,18 +1,22 @@
-"""The Robustness table of docs/verification.md, made from the fuzzers' JSON figures.
+"""The Robustness tables of docs/verification.md, made from the fuzzers' JSON figures.
 
-``python -m tinyeie.sim.robustness`` prints the table from ``docs/verification/fuzz_host.json``
-and ``fuzz_modelfiles.json`` (written by ``make fuzz-host`` and ``make fuzz-modelfiles``); a test
-checks that docs/verification.md holds exactly this table, so the document cannot drift from
-the measured figures.
+``python -m tinyeie.sim.robustness`` writes the tables from ``docs/verification/fuzz_host.json``
+and ``fuzz_modelfiles.json`` (written by ``make fuzz-host`` and ``make fuzz-modelfiles``, which
+run it) between two marker lines of docs/verification.md, keeping the text around them, as
+:mod:`tinyeie.sim.verification_doc` does for the table of checks. A test checks that the document
+holds exactly these tables, so it cannot drift from the measured figures.
 """
 
 import json
 import sys
 from pathlib import Path
 
-__all__ = ["table", "FIGURES"]
+__all__ = ["table", "per_command", "update", "FIGURES", "BEGIN", "END"]
 
-FIGURES = Path(__file__).resolve().parent.parent / "docs" / "verification"
+_REPO = Path(__file__).resolve().parent.parent
+FIGURES = _REPO / "docs" / "verification"
+BEGIN = "<!-- robustness: begin (python -m tinyeie.sim.robustness writes these tables) -->"
+END = "<!-- robustness: end -->"
 
 
 def table(folder=FIGURES):
@@ -48,7 +52,16 @@ def per_command(folder=FIGURES):
     return "\n".join(rows)
 
 
+def update(doc=_REPO / "docs" / "verification.md", folder=FIGURES):
+    """Write both tables between the robustness markers of ``doc``."""
+    text = Path(doc).read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{doc} has no robustness markers ({BEGIN!r} ... {END!r})")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    body = f"\n{table(folder)}\n\nThe model-file runs by command:\n\n{per_command(folder)}\n"
+    Path(doc).write_text(head + BEGIN + body + END + tail)
+
+
 if __name__ == "__main__":
-    print(table(Path(sys.argv[1]) if len(sys.argv) > 1 else FIGURES))
-    print()
-    print(per_command(Path(sys.argv[1]) if len(sys.argv) > 1 else FIGURES))
+    update(*sys.argv[1:])

@@ -50,7 +50,7 @@ def test_program_with_no_board_attached(capsys, tmp_path, monkeypatch):
 
 
 def test_infer_on_a_missing_port(capsys, tmp_path):
-    from tinyeie.sim.fuzz_modelfiles import small_image
+    from tinyeie.sim.bad_modelfiles import small_image
 
     image = small_image(tmp_path / "model.bin")
     status, _, err = run(capsys, "infer", "--port", tmp_path / "ttyNONE", "--model-image", image)

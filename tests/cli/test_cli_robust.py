@@ -9,7 +9,7 @@ import pytest
 
 from tinyeie.cli.main import main
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.sim.fuzz_modelfiles import small_compressed, small_float
+from tinyeie.sim.bad_modelfiles import small_compressed, small_float
 from tinyeie.sw import outputs
 
 

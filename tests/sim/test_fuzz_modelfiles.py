@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.sim.fuzz_modelfiles import PEAK_RSS_BOUND_MB, fuzz, generate
+from tinyeie.sim.bad_modelfiles import generate
+from tinyeie.sim.fuzz_modelfiles import PEAK_RSS_BOUND_MB, fuzz
 from tinyeie.sw.compiler.image import load_image
 from tinyeie.sw.compress.floatfile import load_float
 from tinyeie.sw.compress.modelfile import load_model

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.sim.fuzz_modelfiles import (
-    PEAK_WRAPPER,
+from tinyeie.sim.bad_modelfiles import (
     _npy,
     _npy_with_header,
     _write_zip,
@@ -21,6 +20,7 @@ from tinyeie.sim.fuzz_modelfiles import (
     small_compressed,
     small_float,
 )
+from tinyeie.sim.fuzz_modelfiles import PEAK_WRAPPER
 from tinyeie.sw.compress.floatfile import load_float
 from tinyeie.sw.compress.modelfile import load_model
 from tinyeie.sw.compress.nets import MAX_PARAMETERS, parse_arch
