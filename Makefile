@@ -73,10 +73,12 @@ bench: $(STAMP)
 fuzz-host: $(STAMP)
 	$(BIN)/python -m tinyeie.sim.fuzz_host --cases 10000 --seed 1 \
 	    --json docs/verification/fuzz_host.json
+	$(BIN)/python -m tinyeie.sim.robustness
 # 300 malformed model files through every command that reads one (subprocesses: about 30 min).
 fuzz-modelfiles: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.fuzz_modelfiles --cases 300 --seed 1 \
 	    --json docs/verification/fuzz_modelfiles.json
+	$(BIN)/python -m tinyeie.sim.robustness
 
 # Rebuild the shipped compressed models from scratch (real MNIST, full training).
 models: $(STAMP)

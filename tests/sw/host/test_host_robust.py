@@ -120,3 +120,11 @@ def test_the_fake_line_stops_a_host_that_would_read_forever(network):
     host.deadline = 1e9
     with pytest.raises((Hung, TinyeieError)):
         host.status()
+
+
+def test_every_error_code_has_advice_for_the_user():
+    """A code added to the contract (a watchdog, say) needs the host to say what it means."""
+    from tinyeie.contract.protocol import ErrorCode
+    from tinyeie.sw.host.board import _ADVICE
+
+    assert set(ErrorCode) - {ErrorCode.NONE} <= set(_ADVICE)
