@@ -34,19 +34,20 @@ def flash_image(bitstream, model, offset=MODEL_FLASH_OFFSET):
     return bitstream + b"\xff" * (offset - len(bitstream)) + model
 
 
-def board_packed(board, model, pes=None):
-    """The model at path ``model`` for ``board``'s engine (with ``pes`` PEs if given): a model
-    image as it is, a compressed model packed (once) for the board. The packed model's config
-    is the engine to build: ECP5 PE memories are sized to the model."""
+def board_packed(board, model, pes=None, data=None):
+    """The model at path ``model`` (or a PackedModel) for ``board``'s engine (with ``pes`` PEs
+    if given): a model image as it is, a compressed model packed (once) for the board,
+    calibrated on ``data`` (a :class:`~tinyeie.sw.data.Dataset`, default MNIST). The packed
+    model's config is the engine to build: ECP5 PE memories are sized to the model."""
     cfg = board.engine_config(pes)
-    if is_model_image(model):
-        packed = load_image(model)
+    if hasattr(model, "pe_words") or is_model_image(model):
+        packed = model if hasattr(model, "pe_words") else load_image(model)
         if pes is None and packed.config.pes != cfg.pes:
             cfg = board.engine_config(packed.config.pes)
     else:
         # ECP5 sizes its PE memories to the model: pack without a bound, size, then fit.
         packed = packed_model(model, replace(cfg, pe_depth=1 << 16)
-                              if board.family == "ecp5" else cfg)
+                              if board.family == "ecp5" else cfg, data)
     cfg = board.engine_config(cfg.pes, pe_words=max(len(w) for w in packed.pe_words))
     return fit_to_engine(packed, cfg)
 
@@ -59,11 +60,12 @@ def synthesize_board(board, packed, build_dir, *, baud=DEFAULT_BAUD):
     return synthesize(board.make_platform(), top, DESIGN_NAME, build_dir)
 
 
-def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, progress=True):
+def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, progress=True,
+                data=None):
     """Build ``board`` with the model at path ``model`` (a model image, or a compressed model
-    to pack); returns the JSON fields."""
+    to pack, calibrated on ``data``); returns the JSON fields."""
     build_dir = Path(build_dir or Path("build") / board.name)
-    packed = board_packed(board, model, pes)
+    packed = board_packed(board, model, pes, data)
     cfg = packed.config
     image_path, _ = save_packed(packed, build_dir / "model")
     baked = packed if board.model_in_bitstream else None

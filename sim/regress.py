@@ -118,7 +118,7 @@ def regress_random(networks_per_run, *, pes=PES, traffic=TRAFFIC, seed=12, batch
 
 def regress_mnist(images, *, pes=(4, 16), model=None, progress=print):
     """The first ``images`` MNIST test images through the RTL at each PE count."""
-    from tinyeie.sim.engine_bench import simulate_mnist
+    from tinyeie.sim.engine_bench import simulate_engine
     from tinyeie.sw.compiler.compile import packed_model
 
     model = model or Path(__file__).resolve().parent.parent / "models" / "lenet300.npz"
@@ -126,7 +126,7 @@ def regress_mnist(images, *, pes=(4, 16), model=None, progress=print):
     runs = []
     for n in pes:
         t = time.monotonic()
-        stats = simulate_mnist(packed_model(model, EngineConfig(pes=n)), images, progress=False)
+        stats = simulate_engine(packed_model(model, EngineConfig(pes=n)), images, progress=False)
         stats["seconds"] = round(time.monotonic() - t, 1)
         runs.append(stats)
         progress(f"mnist: {n} PEs, {images} images: {stats['mismatches']} mismatches, "

@@ -33,7 +33,7 @@ class Compiled:
     config: EngineConfig
 
     def int_logits(self, pixels):
-        """The integer reference's logits for images (n, 784) in [0, 1)."""
+        """The integer reference's logits for inputs (n, features) in [0, 1)."""
         return int_forward(self.int_layers, input_activations(pixels, self.config), self.config)
 
     def errors(self, pixels, labels):
@@ -51,8 +51,8 @@ def calibration_images():
 def compile_model(model, config=EngineConfig(), calibration=None):
     """Quantise and pack a :class:`~tinyeie.sw.compress.modelfile.CompressedModel` (or its path).
 
-    ``calibration``: images (n, 784) that choose the activation scales; the first 10,000 MNIST
-    training images when not given.
+    ``calibration``: inputs (n, features) that choose the activation scales; the first 10,000
+    MNIST training images when not given.
     """
     if not hasattr(model, "layers"):
         model = load_model(model)
@@ -70,17 +70,25 @@ def is_model_image(path):
     return path.is_dir() or path.suffix == ".bin"
 
 
-def packed_model(path, config=None):
+def packed_model(path, config=None, data=None):
     """The packed model of a model image (``model.bin`` or a `tinyeie pack` folder) or, packed
     now, of a compressed model file (``.npz``).
 
     ``config``: the engine it must run on (a model image is checked against it, a compressed
     model packed for it); None takes a model image as its header describes it, and packs a
-    compressed model for the default engine.
+    compressed model for the default engine. ``data``: the
+    :class:`~tinyeie.sw.data.Dataset` whose training inputs calibrate a compressed model
+    (default MNIST's).
     """
     if is_model_image(path):
         return load_image(path, config)
-    return compile_model(path, config or EngineConfig()).packed
+    model = load_model(path)
+    calibration = None
+    if data is not None:
+        net = model.network()
+        data.check_model(net.inputs, net.outputs, str(path))
+        calibration = data.calibration(CALIBRATION_IMAGES)
+    return compile_model(model, config or EngineConfig(), calibration).packed
 
 
 def golden_logits(packed, inputs):

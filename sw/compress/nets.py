@@ -14,7 +14,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from tinyeie.contract.errors import TinyeieError
 
 __all__ = ["Dense", "Conv", "MaxPool", "ReLU", "Flatten", "Network", "build", "parse_arch",
-           "parameter_shapes", "check_value_range", "MAX_PARAMETERS", "softmax_cross_entropy"]
+           "parameter_shapes", "check_value_range", "MAX_PARAMETERS", "mlp_sizes",
+           "softmax_cross_entropy", "MAX_LAYER_SIZE"]
 
 
 class Dense:
@@ -123,6 +124,16 @@ class Network:
         self.input_shape = input_shape
 
     @property
+    def inputs(self):
+        """Features the network takes (784 for MNIST's pictures)."""
+        return int(np.prod(self.input_shape))
+
+    @property
+    def outputs(self):
+        """Logits it gives: one per class."""
+        return len(self.params[-1].w)
+
+    @property
     def params(self):
         """The parameter layers (those with weights), in order."""
         return [layer for layer in self.layers if hasattr(layer, "w")]
@@ -141,7 +152,7 @@ class Network:
         self.layers[0].backward(d, need_dx=False)
 
     def predict(self, x, batch=1000):
-        """Logits for ``x`` (n, 784), in batches to bound memory."""
+        """Logits for ``x`` (n, inputs), in batches to bound memory."""
         return np.concatenate([self.forward(x[i:i + batch]) for i in range(0, len(x), batch)])
 
     def error(self, x, y):
@@ -183,8 +194,13 @@ MAX_PARAMETERS = 1 << 24
 MAX_ARCH_CHARS = 256
 
 
+# The widest layer any engine holds (EngineConfig.act_depth's limit): a larger MLP could never run.
+MAX_LAYER_SIZE = 4095
+
+
 def parse_arch(name):
-    """Normalise a model name: ``lenet300``, ``lenet5`` or ``mlp:784-64-10``."""
+    """Normalise a model name: ``lenet300``, ``lenet5`` or ``mlp:SIZES`` such as ``mlp:784-64-10``
+    or ``mlp:64-32-3`` (inputs, hidden layers, outputs: any sizes an engine can hold)."""
     if not isinstance(name, str) or len(name) > MAX_ARCH_CHARS:
         shown = name[:40] + "..." if isinstance(name, str) else name
         raise TinyeieError(f"unknown model {shown!r}: expected lenet300, lenet5 or mlp:SIZES "
@@ -195,11 +211,14 @@ def parse_arch(name):
     m = re.fullmatch(r"mlp:(\d{1,9}(?:-\d{1,9})+)", arch, flags=re.ASCII)
     if not m:
         raise TinyeieError(f"unknown model {name!r}: expected lenet300, lenet5 or "
-                           f"mlp:SIZES such as mlp:784-64-10")
+                           f"mlp:SIZES such as mlp:784-64-10 (inputs-hidden-...-outputs)")
     sizes = [int(s) for s in m.group(1).split("-")]
-    if sizes[0] != 784 or sizes[-1] != 10 or min(sizes) < 1:
-        raise TinyeieError(f"model {name!r} must take 784 pixels and give 10 classes, "
-                           f"e.g. mlp:784-64-10")
+    if min(sizes) < 1 or max(sizes) > MAX_LAYER_SIZE:
+        raise TinyeieError(f"model {name!r}: every layer needs 1..{MAX_LAYER_SIZE} units, the "
+                           f"most an engine holds")
+    if sizes[-1] < 2:
+        raise TinyeieError(f"model {name!r} has {sizes[-1]} output: a classifier needs one "
+                           f"output per class, at least 2")
     weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
     if weights > MAX_PARAMETERS:
         raise TinyeieError(f"model {name!r} has {weights:,} weights; tinyeie takes networks of "
@@ -263,4 +282,4 @@ def build(name, seed=0):
         layers.append(Dense(n_in, n_out, rng))
         if i < len(sizes) - 2:
             layers.append(ReLU())
-    return Network(arch, layers, (784,))
+    return Network(arch, layers, (sizes[0],))

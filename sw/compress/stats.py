@@ -88,7 +88,7 @@ def format_table(stats):
     if hw_ratio:
         lines.append(f"engine format (4-bit index, 4-bit relative index, {s['hw_pes']} PEs): "
                      f"{s['hw_bytes'] / 1024:.1f} KiB ({hw_ratio:.1f}x)")
-    err = f"test error {s['test_error']:.2%} on the 10,000 MNIST test images"
+    err = f"test error {s['test_error']:.2%} on the {s.get('test_set', 'test set')}"
     if s["hw_test_error"] is not None:
         err += f" (engine format {s['hw_test_error']:.2%})"
     if s["float_test_error"] is not None:

@@ -48,7 +48,7 @@ def float_file(tmp_path, **arrays):
     (dict(w0=np.zeros((30, 784), np.float32), b0=np.zeros(30, np.float32),
           w1=np.zeros((10, 31), np.float32), b1=np.zeros(10, np.float32)), "must chain"),
     (dict(w0=np.zeros((10, 784), np.float32)), "no b0"),
-    (dict(w0=np.zeros((10, 700), np.float32), b0=np.zeros(10, np.float32)), "784 pixels"),
+    (dict(w0=np.zeros((10, 700), np.float32), b0=np.zeros(10, np.float32)), "784 features"),
     (dict(x=np.zeros(3)), "holds no weights"),
 ])
 def test_bad_float_models_are_refused(tmp_path, capsys, arrays, fragment):

@@ -55,9 +55,16 @@ def test_seeded_builds_are_reproducible():
 def test_model_names():
     assert parse_arch("lenet300") == "mlp:784-300-100-10"
     assert parse_arch("mlp:784-64-10") == "mlp:784-64-10"
-    for bad in ("vgg16", "mlp:", "mlp:784-x-10", "mlp:100-10"):
+    assert parse_arch("mlp:64-32-3") == "mlp:64-32-3"      # any sizes an engine holds
+    for bad in ("vgg16", "mlp:", "mlp:784-x-10", "mlp:100-1", "mlp:0-10", "mlp:5000-10"):
         with pytest.raises(TinyeieError):
             parse_arch(bad)
+
+
+def test_an_mlp_of_any_size_runs():
+    net = build("mlp:64-32-3", seed=0)
+    assert (net.inputs, net.outputs) == (64, 3)
+    assert net.predict(np.zeros((5, 64), np.float32)).shape == (5, 3)
 
 
 def test_shift_augment_moves_pixels():
