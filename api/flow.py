@@ -266,25 +266,46 @@ def load_image(path):
     return read(path)
 
 
-def infer(host, packed, x, labels=None, *, progress=False):
+def infer(host, packed, x, labels=None, *, progress=False, name="the model image"):
     """Classify the inputs ``x`` (n, features) in [0, 1) on a board (``host``, a
-    :class:`~tinyeie.sw.host.board.Board`) that holds the model image ``packed``, and check
-    each answer against the golden model of that image: a dict with the board's and the golden
-    model's ``classes``, ``mismatches`` (inputs whose logits differ in any bit), ``cycles`` and,
-    with ``labels``, the ``errors`` of both."""
+    :class:`~tinyeie.sw.host.board.Board`) that holds the model image ``packed`` (called
+    ``name`` in messages), and check each answer against the golden model of that image: a dict
+    with the board's and the golden model's ``classes``, ``mismatches`` (inputs whose logits
+    differ in any bit), ``cycles`` and, with ``labels``, the ``errors`` of both.
+
+    Refused before the first input: a board without a valid model, or whose model (PEs,
+    inputs, outputs as STATUS reports them) is not ``packed``, and inputs of another size."""
     import numpy as np
     from tqdm import tqdm
 
-    from tinyeie.sw.compiler.compile import golden_logits
+    from tinyeie.sw.compiler.compile import golden_logits, layer_shapes
     from tinyeie.sw.compiler.golden import classify, input_activations
 
-    inputs = input_activations(np.asarray(x), packed.config)
+    shapes = layer_shapes(packed)
+    x = np.asarray(x)
+    if x.ndim != 2 or x.shape[1] != shapes[0][1]:
+        raise TinyeieError(f"{name} takes {shapes[0][1]} inputs, the inputs have "
+                           f"{x.shape[-1]} features")
+    status = host.status()
+    if not status.model_valid:
+        raise TinyeieError(f"the board has no valid model (last loader error: "
+                           f"{status.last_loader_error_name}): load one with `tinyeie infer "
+                           f"--load build/BOARD/model`")
+    holds = (status.pes, status.in_count, status.out_count)
+    image = (packed.config.pes, shapes[0][1], shapes[-1][0])
+    if holds != image:
+        raise TinyeieError(f"the board's model ({holds[0]} PEs, {holds[1]} inputs, {holds[2]} "
+                           f"outputs) is not {name} ({image[0]} PEs, {image[1]} inputs, "
+                           f"{image[2]} outputs): name the image it holds with --model-image, "
+                           f"or load this one with --load")
+    inputs = input_activations(x, packed.config)
     golden = golden_logits(packed, inputs)
     answers = [host.infer(vector) for vector in tqdm(inputs, unit="input", desc="board",
                                                      disable=not progress, leave=False)]
     logits = np.array([list(a.logits) for a in answers], dtype=np.int64)
     differ = np.flatnonzero((logits != golden).any(axis=1))
     result = {
+        "port": getattr(host.port, "port", None),
         "inputs": len(inputs),
         "mismatches": len(differ),
         "first_mismatch": int(differ[0]) if len(differ) else None,

@@ -24,8 +24,10 @@ class Board:
     """A board: see the module docstring.
 
     ``clock``: ``("pll", resource, input Hz)`` for a PLL on an oscillator, ``("hfosc",)`` for
-    the iCE40 internal 48 MHz oscillator divided to ``clock_hz``. ``leds``: LED resources
-    (name, number) that show the class in binary, least significant first; ``status_led``:
+    the iCE40 internal 48 MHz oscillator divided to ``clock_hz``. ``openfpgaloader``: the board's
+    name for openFPGALoader, which programs it (iCE40 boards also take iceprog). ``leds``: LED
+    resources (name, number) that show the class in binary, least significant first;
+    ``status_led``:
     the LED lit while a valid model is loaded. ``extra_resources``: added to the platform (a
     UART on header pins, for example).
     """
@@ -43,7 +45,7 @@ class Board:
     status_led: tuple = None
     extra_resources: tuple = ()
     platform_extras: str = None    # a resource list the platform class offers, to add
-    programmer: tuple = ()
+    openfpgaloader: str = None     # openFPGALoader's name for the board, where it knows it
     notes: str = ""
 
     def make_platform(self):
@@ -76,7 +78,7 @@ BOARDS = {b.name: b for b in [
         clock=("pll", "clk12", 12e6), clock_hz=24e6, engine=EngineConfig(pes=4),
         flash_boot=True, model_in_bitstream=False,
         leds=(("led", 2), ("led", 3), ("led", 4), ("led", 5)), status_led=("led", 1),
-        platform_extras="break_off_pmod", programmer=("iceprog",),
+        platform_extras="break_off_pmod", openfpgaloader="ice40_generic",
         notes="class in binary on the break-off board's LEDs 2-5; green LED: model loaded"),
     Board(
         name="upduino3", description="tinyVision UPduino v3 (iCE40UP5K)",
@@ -84,7 +86,6 @@ BOARDS = {b.name: b for b in [
         clock=("hfosc",), clock_hz=24e6, engine=EngineConfig(pes=4),
         flash_boot=True, model_in_bitstream=False,
         leds=(("rgb_led", 0),), extra_resources=(_UPDUINO_UART,),
-        programmer=("iceprog",),
         notes="UART on header pins 46 (RX, to the adapter's TX) and 2 (TX): the board's FTDI "
               "only programs the flash, so connect a 3.3 V USB-serial adapter; the clock is the "
               "internal oscillator (48 MHz / 2, +-10 % worst case: use 115200 baud or lower); "
@@ -96,7 +97,7 @@ BOARDS = {b.name: b for b in [
         engine=EngineConfig(pes=16, pe_depth=4096, queue_depth=16),
         flash_boot=False, model_in_bitstream=True,
         leds=tuple(("led", k) for k in range(4)), status_led=("led", 7),
-        programmer=("openFPGALoader", "--board", "ulx3s"),
+        openfpgaloader="ulx3s",
         notes="class in binary on LEDs 0-3; LED 7: model loaded"),
     Board(
         name="ecpix5", description="LambdaConcept ECPIX-5 85F (ECP5 LFE5UM5G-85F)",
@@ -105,7 +106,7 @@ BOARDS = {b.name: b for b in [
         engine=EngineConfig(pes=16, pe_depth=4096, queue_depth=16),
         flash_boot=False, model_in_bitstream=True,
         leds=tuple(("rgb_led", k) for k in range(4)),
-        programmer=("openFPGALoader", "--board", "ecpix5"),
+        openfpgaloader="ecpix5",
         notes="class in binary on the four RGB LEDs (green)"),
 ]}
 

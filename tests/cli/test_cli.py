@@ -116,3 +116,32 @@ def test_verilog_refuses_an_image_for_another_engine(tmp_path):
                    "--pes", "4", "-o", out).returncode == 0
     result = run_cli("verilog", "--pes", "8", "--init", out, "-o", tmp_path / "e.v")
     assert_clean_error(result, "packed for pes=4, the engine has pes=8")
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout.startswith("tinyeie 0.")
+
+
+def test_every_help_shows_its_defaults():
+    from tinyeie.cli.main import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, command in commands.items():
+        for action in command._actions:
+            if (not action.option_strings or action.default is None or action.default is False
+                    or action.default == "==SUPPRESS=="):
+                continue
+            shown = " ".join(command._get_formatter()._get_help_string(action).split())
+            assert "default" in shown, (name, action.dest)
+        text = " ".join(command.format_help().split())
+        assert "(default: 0)" in text or "--seed" not in text, name
+
+
+def test_sim_without_a_compiler_says_what_to_install(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))     # no c++, ar or make
+    assert main(["sim", str(tmp_path / "model.bin")]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "needs a C++ compiler and make" in err[0]
+    assert "c++, ar, make are not installed" in err[0] and "build-essential" in err[0]
