@@ -98,7 +98,7 @@ demo: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/tinyeie sim build/demo/lenet300-4pe --images 200
 	$(BIN)/tinyeie build --board icebreaker build/demo/lenet300-4pe -o build/icebreaker
 	@echo "To run it on an iCEBreaker: make prog BOARD=icebreaker, then"
-	@echo "  $(BIN)/tinyeie infer --port /dev/ttyUSB1 --model-image build/icebreaker/model"
+	@echo "  $(BIN)/tinyeie infer --model-image build/icebreaker/model   (the board is found by USB ID)"
 
 # A board's bitstream (and flash image) for MODEL, in build/BOARD.
 bitstream: $(STAMP)
