@@ -6,19 +6,25 @@ and ``y_train`` and ``y_test``, integer labels 0..classes-1 shaped (n,). Feature
 are what the engine's 8-bit inputs hold (docs/engine.md, "Number formats").
 """
 
-import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.sw import mnist
+from tinyeie.sw.npzfile import read_npz
 
 __all__ = ["Dataset", "ARRAYS", "load_dataset", "mnist_dataset", "save_dataset", "read_inputs"]
 
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+#: The most a data set file may hold, on disk and inflated: 2 GiB (MNIST's 70,000 pictures as
+#: float32 take 220 MB).
+MAX_DATA_BYTES = 2 << 30
 
 
+@dataclass
 class Dataset:
     """Training and test splits with their sizes; MNIST's load on first use.
 
@@ -31,19 +37,20 @@ class Dataset:
     image_shape : tuple or None
         ``(28, 28)`` for MNIST: pictures that training may shift by a pixel or two. None for a
         user's features, which are never augmented.
+    load : callable
+        Returns the splits, ``{"train": (x, y), "test": (x, y)}``; called on first use.
     """
 
-    def __init__(self, name, features, classes, load, image_shape=None):
-        self.name = name
-        self.features = features
-        self.classes = classes
-        self.image_shape = image_shape
-        self._load = load
-        self._splits = None
+    name: str
+    features: int
+    classes: int
+    load: Callable = field(repr=False)
+    image_shape: tuple = None
+    _splits: dict = field(default=None, init=False, repr=False)
 
     def _get(self, split):
         if self._splits is None:
-            self._splits = self._load()
+            self._splits = self.load()
         return self._splits[split]
 
     @property
@@ -134,14 +141,6 @@ def _labels(where, name, y, count):
     return y.astype(np.int64)
 
 
-def _read_npz(path, what):
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise TinyeieError(f"{what} {path} is not a readable .npz file ({error})") from None
-
-
 def load_dataset(path=None):
     """The data set in ``path`` (an .npz of :data:`ARRAYS`), checked; MNIST when None.
 
@@ -154,7 +153,7 @@ def load_dataset(path=None):
     if not path.is_file():
         raise TinyeieError(f"data set {path} does not exist (an .npz holding "
                            f"{', '.join(ARRAYS)})")
-    arrays = _read_npz(path, "data set")
+    arrays = read_npz(path, "data set", MAX_DATA_BYTES)
     where = f"data set {path}"
     missing = [key for key in ARRAYS if key not in arrays]
     if missing:
@@ -197,7 +196,9 @@ def read_inputs(path):
         return mnist.read_digit_image(path)[None], None
     if suffix == ".npy":
         try:
-            x = np.load(path, allow_pickle=False)
+            # Mapped first: a header that declares more than the file holds fails here,
+            # before anything of that size is allocated.
+            x = np.array(np.load(path, mmap_mode="r", allow_pickle=False))
         except (OSError, ValueError, EOFError) as error:
             raise TinyeieError(f"input file {path} is not a readable .npy file ({error})") \
                 from None
@@ -206,7 +207,7 @@ def read_inputs(path):
     if suffix != ".npz":
         raise TinyeieError(f"input file {path}: expected .png (a 28x28 digit), .npy (inputs) "
                            f"or .npz (x and y, or a data set's x_test and y_test)")
-    arrays = _read_npz(path, "input file")
+    arrays = read_npz(path, "input file", MAX_DATA_BYTES)
     where = f"input file {path}"
     names = ("x_test", "y_test") if "x_test" in arrays else ("x", "y")
     if names[0] not in arrays:

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.sw.compress.floatfile import load_float, read_npz
+from tinyeie.sw.compress.floatfile import load_float, weight_layers
 from tinyeie.sw.compress.nets import build, parse_arch
+from tinyeie.sw.npzfile import read_npz
 
 __all__ = ["LAYOUTS", "import_network", "arrays_layout"]
 
@@ -55,16 +56,8 @@ def import_network(path, layout=None):
 
 
 def _weight_arrays(path, arrays):
-    count = 0
-    while f"w{count}" in arrays:
-        count += 1
-    if count == 0:
-        raise TinyeieError(f"{path} holds no weights: expected arrays w0, b0, w1, b1, ... "
-                           f"(found {', '.join(sorted(arrays)[:6]) or 'nothing'})")
     pairs = []
-    for i in range(count):
-        if f"b{i}" not in arrays:
-            raise TinyeieError(f"{path} has w{i} but no b{i}")
+    for i in range(weight_layers(path, arrays)):
         w, b = np.asarray(arrays[f"w{i}"]), np.asarray(arrays[f"b{i}"])
         for name, a in ((f"w{i}", w), (f"b{i}", b)):
             if a.dtype.kind != "f":

@@ -25,10 +25,10 @@ import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.sw.compress.nets import build, check_value_range, parameter_shapes, parse_arch
-from tinyeie.sw.compress.npzfile import NpzFile
 from tinyeie.sw.compress.quantised import QuantisedLayer, SharedWeights
 from tinyeie.sw.compress.sparse import flat_decode, flat_encode
 from tinyeie.sw.compress.weight_sharing import INITS
+from tinyeie.sw.npzfile import NpzFile
 from tinyeie.sw.outputs import atomic_write
 
 from . import huffman
@@ -175,7 +175,7 @@ def load_model(path):
 
     Nothing is allocated on the file's word: the meta header is checked for types and against
     the architecture it names, every array's declared dtype and shape against the header, and
-    only then is anything decoded (:class:`~tinyeie.sw.compress.npzfile.NpzFile` bounds the
+    only then is anything decoded (:class:`~tinyeie.sw.npzfile.NpzFile` bounds the
     file itself).
     """
     with NpzFile(path, "compressed model") as npz:

@@ -97,7 +97,7 @@ def test_atomic_write_replaces_whole_files_with_the_usual_mode(tmp_path):
     (["pack", "{C}", "--pe-depth", "-5", "-o", "{T}/p"], "argument --pe-depth: must be at"),
     (["verilog", "--pes", "0", "-o", "{T}/e.v"], "argument --pes: must be at least 1"),
     (["sim", "{C}", "--pes", "0"], "argument --pes: must be at least 1"),
-    (["sim", "{C}", "--images", "0"], "argument --images: must be 1..10000, not 0"),
+    (["sim", "{C}", "--images", "0"], "argument --images: must be at least 1, not 0"),
     (["build", "--board", "icebreaker", "{C}", "--pes", "0"], "argument --pes: must be at"),
     (["train", "lenet300", "-o", "{T}/f.npz", "--lr", "nan"], "must be a finite number over"),
     (["train", "lenet300", "-o", "{T}/f.npz", "--lr", "0"], "argument --lr: must be a finite"),
@@ -112,7 +112,7 @@ def test_atomic_write_replaces_whole_files_with_the_usual_mode(tmp_path):
     (["compress", "{F}", "-o", "{T}/m.npz", "--retrain-epochs", "-1"], "--retrain-epochs"),
     (["compress", "{F}", "-o", "{T}/m.npz", "--finetune-epochs", "x"], "expected an integer"),
     (["infer", "--port", "/dev/null", "--baud", "0"], "argument --baud: must be"),
-    (["infer", "--port", "/dev/null", "--mnist-index", "-1"], "argument --mnist-index: must"),
+    (["infer", "--port", "/dev/null", "--mnist-index", "-1"], "--mnist-index: must be at least 0"),
 ])
 def test_every_numeric_option_is_checked_as_it_is_parsed(files, no_work, capsys, tmp_path,
                                                          argv, message):

@@ -27,7 +27,7 @@ import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
 
-__all__ = ["MAX_NPZ_BYTES", "MAX_MEMBERS", "ArrayHeader", "NpzFile"]
+__all__ = ["MAX_NPZ_BYTES", "MAX_MEMBERS", "ArrayHeader", "NpzFile", "read_npz"]
 
 #: The most a model file may hold, on disk and inflated: 256 MiB, room for a float network of
 #: 64 million weights (the readers refuse networks larger than that before reading them).
@@ -85,7 +85,7 @@ class NpzFile:
             raise TinyeieError(f"{what} {self.path} is not a file")
         size = self.path.stat().st_size
         if size > max_bytes:
-            self._bad(f"it is {size:,} bytes; a model file is at most {max_bytes:,}")
+            self._bad(f"it is {size:,} bytes; a {what} file is at most {max_bytes:,}")
         try:
             self._file = open(self.path, "rb")
         except OSError as e:
@@ -210,6 +210,13 @@ class NpzFile:
             self._bad(f"{name!r} is {h.dtype.itemsize // 4:,} characters long, at most "
                       f"{max_chars:,}")
         return str(self.read(name)[()])
+
+
+def read_npz(path, what, max_bytes=MAX_NPZ_BYTES):
+    """Every array of the ``.npz`` file ``path`` (a ``what``, for messages) as a dict, each
+    checked by :class:`NpzFile` before it is read."""
+    with NpzFile(path, what, max_bytes) as npz:
+        return {name: npz.read(name) for name in npz.names}
 
 
 def _declared_directory(file, size):
