@@ -402,14 +402,19 @@ def _raw_member_mutation(rng, arrays):
     return f"{name} .npy header: {what}", members
 
 
+def _cut(rng, raw, path, what):
+    """Write ``raw`` cut short at a random byte to ``path``."""
+    cut = int(rng.integers(0, len(raw)))
+    path.write_bytes(raw[:cut])
+    return f"{what} cut at byte {cut} of {len(raw)}"
+
+
 def _zip_mutation(rng, arrays, base_path, path):
     """Damage at the zip level; writes ``path`` and returns what was done."""
     raw = Path(base_path).read_bytes()
     choice = int(rng.integers(11))
     if choice == 0:
-        cut = int(rng.integers(0, len(raw)))
-        path.write_bytes(raw[:cut])
-        return f"file cut at byte {cut} of {len(raw)}"
+        return _cut(rng, raw, path, "file")
     if choice == 1:
         # flip a byte inside a member's data: the zip's CRC-32 must catch it
         with zipfile.ZipFile(base_path) as z:
@@ -524,9 +529,7 @@ def _big_float(path):
 def _image_mutation(rng, raw, path):
     choice = int(rng.integers(8))
     if choice == 0:
-        cut = int(rng.integers(0, len(raw)))
-        path.write_bytes(raw[:cut])
-        return f"image cut at byte {cut} of {len(raw)}"
+        return _cut(rng, raw, path, "image")
     if choice == 1:
         damaged = bytearray(raw)
         for _ in range(int(rng.integers(1, 4))):

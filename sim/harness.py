@@ -277,20 +277,19 @@ def _verilog_of(design, toplevel):
 @contextlib.contextmanager
 def _environ(**changes):
     """Set (value) or remove (None) environment variables of this process for a while."""
+    def apply(values):
+        for name, value in values.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
     saved = {name: os.environ.get(name) for name in changes}
     try:
-        for name, value in changes.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        apply(changes)
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        apply(saved)
 
 
 @contextlib.contextmanager

@@ -29,9 +29,17 @@ def _clock(m):
     m.d.comb += sync.rst.eq(0)
 
 
-def _ports(queue):
+def _spec(queue, *, free_traffic):
+    """A module holding ``queue`` on a never-reset clock, its write and read streams and their
+    width; with ``free_traffic``, writer and reader do anything (AnySeq) every cycle."""
+    m = Module()
+    m.submodules.dut = queue
+    _clock(m)
     w, r = queue.w_stream, queue.r_stream
-    return w, r, len(w.payload)
+    width = len(w.payload)
+    if free_traffic:
+        m.d.comb += [w.valid.eq(AnySeq(1)), w.payload.eq(AnySeq(width)), r.ready.eq(AnySeq(1))]
+    return m, w, r, width
 
 
 class QueueEquivalence(Elaboratable):
@@ -43,12 +51,9 @@ class QueueEquivalence(Elaboratable):
         self.depth = depth
 
     def elaborate(self, platform):
-        m = Module()
-        m.submodules.dut = queue = self.queue
-        w, r, width = _ports(queue)
-        _clock(m)
+        m, w, r, width = _spec(self.queue, free_traffic=True)
+        queue = self.queue
         count = Signal(range(self.depth + 1))
-        m.d.comb += [w.valid.eq(AnySeq(1)), w.payload.eq(AnySeq(width)), r.ready.eq(AnySeq(1))]
         m.d.sync += count.eq(count + (w.valid & w.ready) - (r.valid & r.ready))
         m.d.comb += [
             Assert(r.valid == (count != 0), "the queue offers an item exactly when it holds one"),
@@ -71,11 +76,7 @@ class QueueData(Elaboratable):
         self.positions = positions
 
     def elaborate(self, platform):
-        m = Module()
-        m.submodules.dut = queue = self.queue
-        w, r, width = _ports(queue)
-        _clock(m)
-        m.d.comb += [w.valid.eq(AnySeq(1)), w.payload.eq(AnySeq(width)), r.ready.eq(AnySeq(1))]
+        m, w, r, width = _spec(self.queue, free_traffic=True)
         k = Signal(range(self.positions))
         m.d.comb += k.eq(AnyConst(len(k)))
         written = Signal(range(self.positions + 1))
@@ -105,10 +106,7 @@ class QueueOrder(Elaboratable):
         self.bound = bound
 
     def elaborate(self, platform):
-        m = Module()
-        m.submodules.dut = queue = self.queue
-        w, r, width = _ports(queue)
-        _clock(m)
+        m, w, r, width = _spec(self.queue, free_traffic=False)
 
         first, second = AnyConst(width), AnyConst(width)
         others = Signal(range(self.depth + 1))   # items written before the pair: any number

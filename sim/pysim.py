@@ -9,7 +9,12 @@ import os
 from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
-__all__ = ["stream_put", "stream_get", "put_all", "get_count", "check_stream_rules", "simulate"]
+from tinyeie.contract.protocol import Request
+from tinyeie.sw.host.frames import encode_frame
+from tinyeie.sw.host.payloads import load_start_payload
+
+__all__ = ["stream_put", "stream_get", "put_all", "get_count", "check_stream_rules", "simulate",
+           "run_simulation", "send_damaged", "DAMAGES", "ModelBench"]
 
 
 async def stream_put(ctx, stream, payload, *, idle=0.0, rng=None):
@@ -82,9 +87,74 @@ def simulate(dut, testbenches, background=(), *, timeout, name="sim"):
             await ctx.tick()
         raise AssertionError(f"simulation did not finish in {timeout} cycles")
     sim.add_testbench(watchdog, background=True)
+    run_simulation(sim, name)
 
+
+def run_simulation(sim, name="sim"):
+    """Run ``sim`` to its end; with ``WAVES=1`` in the environment, recorded in ``{name}.vcd``."""
     if os.environ.get("WAVES"):
         with sim.write_vcd(f"{name}.vcd"):
             sim.run()
     else:
         sim.run()
+
+
+#: The ways :func:`send_damaged` spoils a request frame.
+DAMAGES = ("corrupt", "cut", "noise", "line")
+
+
+def send_damaged(bench, rng, frame, damage):
+    """Send ``frame`` spoilt by ``damage`` (one of :data:`DAMAGES`: a flipped bit, cut short,
+    three bytes of noise instead, or cut by a UART framing error), then keep the line quiet
+    until the frame timeout. ``bench`` has ``send(data)``, ``line_error()`` and ``quiet()``;
+    ``rng`` is a :class:`random.Random`."""
+    if damage == "corrupt":
+        damaged = bytearray(frame)
+        damaged[rng.randrange(1, len(frame))] ^= 1 << rng.randrange(8)
+        bench.send(damaged)
+    elif damage == "cut":
+        bench.send(frame[:rng.randrange(1, len(frame))])
+    elif damage == "noise":
+        bench.send(bytes(rng.randrange(256) for _ in range(3)))
+    elif damage == "line":
+        bench.send(frame[:rng.randrange(len(frame))])
+        bench.line_error()
+    else:
+        raise ValueError(f"unknown damage {damage!r}: expected one of {DAMAGES}")
+    bench.quiet()
+
+
+class ModelBench:
+    """The request side of a protocol test bench: what is sent is recorded in ``events`` (for
+    the bench's host process to play into the design) and fed to ``model`` (a
+    :class:`~tinyeie.sw.host.board_model.BoardModel`), whose answers accumulate in ``expected``,
+    the bytes the design must send."""
+
+    def __init__(self, model):
+        self.model = model
+        self.events = []
+        self.expected = bytearray()
+
+    def send(self, data):
+        self.events.append(("bytes", bytes(data)))
+        self.expected += self.model.receive(data)
+
+    def line_error(self):
+        self.events.append(("line", None))
+        self.expected += self.model.line_error()
+
+    def quiet(self):
+        self.events.append(("quiet", None))
+        self.expected += self.model.quiet()
+
+    def request(self, frame_type, payload=b""):
+        """Send one good request frame."""
+        self.send(encode_frame(frame_type, payload))
+
+    def load(self, image, chunk=16):
+        """Send a whole load: LOAD-START, ``image`` in LOAD-DATA frames of ``chunk`` bytes,
+        LOAD-END."""
+        self.request(Request.LOAD_START, load_start_payload(len(image)))
+        for k in range(0, len(image), chunk):
+            self.request(Request.LOAD_DATA, image[k:k + chunk])
+        self.request(Request.LOAD_END)

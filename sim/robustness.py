@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from tinyeie.sim.verification_doc import write_between_markers
+
 __all__ = ["table", "per_command", "update", "FIGURES", "BEGIN", "END"]
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -54,14 +56,8 @@ def per_command(folder=FIGURES):
 
 def update(doc=_REPO / "docs" / "verification.md", folder=FIGURES):
     """Write both tables between the robustness markers of ``doc``."""
-    text = Path(doc).read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{doc} has no robustness markers ({BEGIN!r} ... {END!r})")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    body = f"\n{table(folder)}\n\nThe model-file runs by command:\n\n{per_command(folder)}\n"
-    Path(doc).write_text(head + BEGIN + body + END + tail)
-
+    write_between_markers(doc, BEGIN, END, f"{table(folder)}\n\nThe model-file runs by "
+                                           f"command:\n\n{per_command(folder)}")
 
 if __name__ == "__main__":
     update(*sys.argv[1:])

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["rows", "table", "update"]
+__all__ = ["rows", "table", "update", "write_between_markers"]
 
 _REPO = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- checks: begin (python -m tinyeie.sim.verification_doc writes this table) -->"
@@ -104,14 +104,19 @@ def table(folder):
     return "\n".join(lines)
 
 
-def update(doc=_REPO / "docs" / "verification.md", folder=_REPO / "docs" / "verification"):
+def write_between_markers(doc, begin, end, body):
+    """Replace what lies between the lines ``begin`` and ``end`` of ``doc`` with ``body``,
+    keeping the text around them."""
     text = Path(doc).read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{doc} has no table markers ({BEGIN!r} ... {END!r})")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    body = f"\n{table(folder)}\n"
-    Path(doc).write_text(head + BEGIN + body + END + tail)
+    if begin not in text or end not in text:
+        raise ValueError(f"{doc} has no markers {begin!r} ... {end!r}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    Path(doc).write_text(f"{head}{begin}\n{body}\n{end}{tail}")
+
+
+def update(doc=_REPO / "docs" / "verification.md", folder=_REPO / "docs" / "verification"):
+    write_between_markers(doc, BEGIN, END, table(folder))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,10 @@ from tinyeie.sw.compress.nets import (
     parameter_shapes,
     parse_arch,
 )
-from tinyeie.sw.compress.npzfile import NpzFile
+from tinyeie.sw.npzfile import NpzFile
 from tinyeie.sw.outputs import atomic_write
 
-__all__ = ["save_float", "load_float"]
+__all__ = ["save_float", "load_float", "weight_layers"]
 
 
 def save_float(path, net, meta=None):
@@ -38,6 +38,21 @@ def save_float(path, net, meta=None):
         np.savez(f, **arrays)
 
 
+def weight_layers(path, names):
+    """How many layers the arrays ``names`` hold: ``w0, b0, w1, b1, ...``, each ``w_i`` with
+    its ``b_i``."""
+    count = 0
+    while f"w{count}" in names:
+        count += 1
+    if count == 0:
+        raise TinyeieError(f"{path} holds no weights: expected arrays w0, b0, w1, b1, ... "
+                           f"(found {', '.join(sorted(names)[:6]) or 'nothing'})")
+    for i in range(count):
+        if f"b{i}" not in names:
+            raise TinyeieError(f"{path} has w{i} but no b{i}")
+    return count
+
+
 def load_float(path):
     """Read a dense float model: returns ``(network, meta)`` with the weights loaded.
 
@@ -45,16 +60,9 @@ def load_float(path):
     ``arch``, or the MLP the weights chain into) before any weight is read.
     """
     with NpzFile(path, "float model") as npz:
-        n = 0
-        while f"w{n}" in npz:
-            n += 1
-        if n == 0:
-            raise TinyeieError(f"{path} holds no weights: expected arrays w0, b0, w1, b1, ... "
-                               f"(found {sorted(npz.names)[:6]})")
+        n = weight_layers(path, npz.names)
         headers = []
         for i in range(n):
-            if f"b{i}" not in npz:
-                raise TinyeieError(f"{path} has w{i} but no b{i}")
             for name in (f"w{i}", f"b{i}"):
                 if npz.header(name).dtype.kind != "f":
                     raise TinyeieError(f"{path}: {name} has dtype {npz.header(name).dtype}, "

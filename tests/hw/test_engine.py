@@ -66,22 +66,25 @@ def test_engine_matches_golden(pes, sizes, density, seed):
                                   err_msg=f"seed {seed}")
 
 
+SMALL = EngineConfig(pes=2, pe_depth=512, col_depth=64, act_depth=32, queue_depth=2)
+
+
+def small_case(seed, density=0.5, input_density=0.5):
+    """A random 20-13-6 network packed for :data:`SMALL`, and two input vectors."""
+    rng = np.random.default_rng(seed)
+    layers = random_layers(rng, [20, 13, 6], density=density, cfg=SMALL)
+    inputs = random_inputs(rng, 2, 20, density=input_density, cfg=SMALL)
+    return SMALL, layers, pack(layers, SMALL), inputs
+
+
 def test_model_written_through_the_write_port_under_backpressure():
-    cfg = EngineConfig(pes=2, pe_depth=512, col_depth=64, act_depth=32, queue_depth=2)
-    rng = np.random.default_rng(7)
-    layers = random_layers(rng, [20, 13, 6], density=0.5, cfg=cfg)
-    packed = pack(layers, cfg)
-    inputs = random_inputs(rng, 2, 20, cfg=cfg)
+    cfg, layers, packed, inputs = small_case(7)
     logits, _ = rtl_infer(cfg, packed, inputs, load=True, seed=7, idle=0.3, stall=0.5)
     np.testing.assert_array_equal(logits, int_forward(layers, inputs, cfg))
 
 
 def test_output_backpressure_does_not_count_as_cycles():
-    cfg = EngineConfig(pes=2, pe_depth=512, col_depth=64, act_depth=32, queue_depth=2)
-    rng = np.random.default_rng(8)
-    layers = random_layers(rng, [20, 13, 6], density=0.5, cfg=cfg)
-    packed = pack(layers, cfg)
-    inputs = random_inputs(rng, 2, 20, cfg=cfg)
+    cfg, _, packed, inputs = small_case(8)
     _, free = rtl_infer(cfg, packed, inputs, seed=8)
     _, stalled = rtl_infer(cfg, packed, inputs, seed=8, stall=0.7)
     assert free == stalled
@@ -91,11 +94,7 @@ def test_output_backpressure_does_not_count_as_cycles():
 def test_a_reset_mid_inference_leaves_nothing_behind(cut):
     """The protocol resets the engine when it gives an inference up: the next inference must
     be exact, though the one cut short left partial sums in the accumulators."""
-    cfg = EngineConfig(pes=2, pe_depth=512, col_depth=64, act_depth=32, queue_depth=2)
-    rng = np.random.default_rng(9)
-    layers = random_layers(rng, [20, 13, 6], density=0.6, cfg=cfg)
-    packed = pack(layers, cfg)
-    inputs = random_inputs(rng, 2, 20, density=0.9, cfg=cfg)
+    cfg, layers, packed, inputs = small_case(9, density=0.6, input_density=0.9)
     dut = Engine(cfg, packed)
     reset = Signal()
     got = []

@@ -11,7 +11,6 @@ Python functions, are the BoardModel's loader and engine, so every scenario asse
 VCD per scenario.
 """
 
-import os
 import random
 
 import pytest
@@ -22,7 +21,14 @@ from tinyeie.contract.image import load_length_bits
 from tinyeie.contract.protocol import SOF, ErrorCode, LoaderError, Request, Response
 from tinyeie.hw.protocol import HostProtocol
 from tinyeie.hw.uart import RxError
-from tinyeie.sim.pysim import check_stream_rules, stream_get, stream_put
+from tinyeie.sim.pysim import (
+    ModelBench,
+    check_stream_rules,
+    run_simulation,
+    send_damaged,
+    stream_get,
+    stream_put,
+)
 from tinyeie.sw.host.board_model import BoardModel
 from tinyeie.sw.host.frames import Frame, FrameDecoder, encode_frame
 from tinyeie.sw.host.payloads import (
@@ -109,7 +115,7 @@ def stub_engine(activations):
 
 # -- the bench -----------------------------------------------------------------------------
 
-class Bench:
+class Bench(ModelBench):
     """One scenario: a list of line events, run on the RTL and on the model.
 
     Events: ``send(data)`` bytes; ``line_error()`` a UART framing error in place of a byte;
@@ -129,26 +135,13 @@ class Bench:
         self.hangs = hangs
         self.dut = HostProtocol(config, timeout_cycles=TIMEOUT,
                                 engine_timeout_cycles=ENGINE_TIMEOUT, preloaded=preloaded)
-        self.model = BoardModel(config, lambda acts: None if hangs(acts) else stub_engine(acts),
-                                StubLoader.verdict, preloaded=preloaded)
-        self.events = []
-        self.expected = bytearray()
+        super().__init__(BoardModel(
+            config, lambda acts: None if hangs(acts) else stub_engine(acts), StubLoader.verdict,
+            preloaded=preloaded))
         self.loader = StubLoader()
         self.engine_counts = preloaded or (0, 0)    # the model the stub engine runs
         self.inferences = []                        # activations the engine got
         self.received = 0                           # the stub loader's `received`
-
-    def send(self, data):
-        self.events.append(("bytes", bytes(data)))
-        self.expected += self.model.receive(data)
-
-    def line_error(self):
-        self.events.append(("line", None))
-        self.expected += self.model.line_error()
-
-    def quiet(self):
-        self.events.append(("quiet", None))
-        self.expected += self.model.quiet()
 
     def boot_begin(self):
         # after the answers so far are out: STATUS reads the state when it is sent
@@ -162,15 +155,6 @@ class Bench:
     def boot(self, image):
         self.boot_begin()
         self.boot_end(image)
-
-    def request(self, frame_type, payload=b""):
-        self.send(encode_frame(frame_type, payload))
-
-    def load(self, image, chunk=16):
-        self.request(Request.LOAD_START, load_start_payload(len(image)))
-        for k in range(0, len(image), chunk):
-            self.request(Request.LOAD_DATA, image[k:k + chunk])
-        self.request(Request.LOAD_END)
 
     # processes
 
@@ -309,11 +293,7 @@ class Bench:
                         *(check_stream_rules(stream) for stream in (
                             self.dut.o_tx, self.dut.o_image, self.dut.o_activations))):
             sim.add_testbench(process, background=True)
-        if os.environ.get("WAVES"):
-            with sim.write_vcd(f"{name}.vcd"):
-                sim.run()
-        else:
-            sim.run()
+        run_simulation(sim, name)
         assert decode(self.got) == decode(self.expected), f"seed {self.seed}"
         assert bytes(self.got) == bytes(self.expected), f"seed {self.seed}"
         assert not self.busy, "the engine still has results nobody took"
@@ -662,21 +642,8 @@ def test_random_traffic(seed):
             bench.load(IMAGE, chunk=rng.randrange(1, 14))
         elif action == "infer":
             bench.send(frame)
-        elif action == "corrupt":
-            damaged = bytearray(frame)
-            damaged[rng.randrange(1, len(frame))] ^= 1 << rng.randrange(8)
-            bench.send(damaged)
-            bench.quiet()
-        elif action == "cut":
-            bench.send(frame[:rng.randrange(1, len(frame))])
-            bench.quiet()
-        elif action == "noise":
-            bench.send(bytes(rng.randrange(256) for _ in range(3)))
-            bench.quiet()
         else:
-            bench.send(frame[:rng.randrange(len(frame))])
-            bench.line_error()
-            bench.quiet()
+            send_damaged(bench, rng, frame, action)
     bench.run()
 
 

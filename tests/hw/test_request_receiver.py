@@ -19,7 +19,14 @@ from tinyeie.contract.protocol import SOF, ErrorCode, LoaderError, Request, Resp
 from tinyeie.hw.answer import AnswerKind
 from tinyeie.hw.request_receiver import RequestReceiver
 from tinyeie.hw.uart import RxError
-from tinyeie.sim.pysim import check_stream_rules, simulate, stream_put
+from tinyeie.sim.pysim import (
+    DAMAGES,
+    ModelBench,
+    check_stream_rules,
+    send_damaged,
+    simulate,
+    stream_put,
+)
 from tinyeie.sw.host.board_model import BoardModel
 from tinyeie.sw.host.frames import FrameDecoder, encode_frame
 from tinyeie.sw.host.payloads import infer_payload, load_start_payload, parse_status
@@ -42,7 +49,7 @@ def stand_in_verdict(data):
     return LoaderError.NONE, *COUNTS
 
 
-class Bench:
+class Bench(ModelBench):
     """One scenario: line events in, answers, activations and image bytes out."""
 
     def __init__(self, *, preloaded=None, seed=0, idle=0.2, stall=0.3, slot_stall=0.5,
@@ -54,33 +61,10 @@ class Bench:
         # in_count, unless a test makes them disagree).
         self.engine_takes = engine_takes
         self.dut = RequestReceiver(CONFIG, timeout_cycles=TIMEOUT, preloaded=preloaded)
-        self.model = BoardModel(
+        super().__init__(BoardModel(
             CONFIG, lambda acts: ([0, 0, 0], 0) if engine_takes == COUNTS[0] else None,
-            stand_in_verdict, preloaded=preloaded)
-        self.events = []
-        self.expected = bytearray()
+            stand_in_verdict, preloaded=preloaded))
         self.results_owed = None          # (after answer k, for n cycles): results_owed high
-
-    def send(self, data):
-        self.events.append(("bytes", bytes(data)))
-        self.expected += self.model.receive(data)
-
-    def request(self, frame_type, payload=b""):
-        self.send(encode_frame(frame_type, payload))
-
-    def line_error(self):
-        self.events.append(("line", None))
-        self.expected += self.model.line_error()
-
-    def quiet(self):
-        self.events.append(("quiet", None))
-        self.expected += self.model.quiet()
-
-    def load(self, image, chunk=4):
-        self.request(Request.LOAD_START, load_start_payload(len(image)))
-        for k in range(0, len(image), chunk):
-            self.request(Request.LOAD_DATA, image[k:k + chunk])
-        self.request(Request.LOAD_END)
 
     def run(self, watch=(), check=True, image_rules=True):
         """Run the scenario (``watch``: more background testbenches) and check the answers
@@ -302,27 +286,14 @@ def test_random_traffic(seed):
         elif action == "bad-load":
             image = bytearray(GOOD + bytes(rng.randrange(3)))
             image[rng.randrange(len(image))] ^= rng.choice([0, 1])
-            bench.load(bytes(image[:rng.randrange(len(GOOD) - 2, len(image) + 1)]))
+            bench.load(bytes(image[:rng.randrange(len(GOOD) - 2, len(image) + 1)]), chunk=4)
         elif action == "too-big":
             bench.request(Request.LOAD_START, load_start_payload(
                 rng.randrange(1 << load_length_bits(CONFIG), 1 << 32)))
         elif action == "infer":
             bench.send(frame)
-        elif action == "corrupt":
-            damaged = bytearray(frame)
-            damaged[rng.randrange(1, len(frame))] ^= 1 << rng.randrange(8)
-            bench.send(damaged)
-            bench.quiet()
-        elif action == "cut":
-            bench.send(frame[:rng.randrange(1, len(frame))])
-            bench.quiet()
-        elif action == "noise":
-            bench.send(bytes(rng.randrange(256) for _ in range(3)))
-            bench.quiet()
-        elif action == "line":
-            bench.send(frame[:rng.randrange(len(frame))])
-            bench.line_error()
-            bench.quiet()
+        elif action in DAMAGES:
+            send_damaged(bench, rng, frame, action)
         else:
             bench.request(rng.choice([Request.LOAD_DATA, Request.LOAD_END]),
                           b"\x01" if rng.random() < 0.5 else b"")
