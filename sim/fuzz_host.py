@@ -27,7 +27,6 @@ classified:
 """
 
 import argparse
-import json
 import signal
 import sys
 import time
@@ -39,6 +38,7 @@ import numpy as np
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.contract.protocol import SOF, ErrorCode, Request, Response
+from tinyeie.sim.verification_doc import print_figures
 from tinyeie.sw.compiler.golden import int_forward
 from tinyeie.sw.compiler.image import write_image
 from tinyeie.sw.compiler.pack import pack
@@ -351,12 +351,7 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     figures = fuzz(args.cases, args.seed)
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.json:
-        from pathlib import Path
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+    print_figures(figures, args.json)
     return 0 if figures["crashed"] == figures["hung"] == figures["wrong"] == 0 else 1
 
 

@@ -23,7 +23,6 @@ the engine watchdog (docs/protocol.md, ENGINE-FAULT).
 """
 
 import argparse
-import json
 import struct
 import sys
 import time
@@ -44,6 +43,7 @@ from tinyeie.contract.image import (
     field_word,
 )
 from tinyeie.contract.protocol import LoaderError
+from tinyeie.sim.verification_doc import print_figures
 from tinyeie.sw.compiler.compile import layer_shapes
 from tinyeie.sw.compiler.image import read_image, write_image
 from tinyeie.sw.compiler.interpreter import Interpreter
@@ -180,11 +180,7 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args(argv)
     figures = fuzz(args.cases, args.seed)
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    print_figures(figures, args.json)
     return 0 if not figures["failures"] else 1
 
 

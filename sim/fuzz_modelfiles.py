@@ -17,7 +17,6 @@ prints the counts as JSON (``--json PATH`` also writes them; ``make fuzz-modelfi
 """
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 from tinyeie.sim.bad_modelfiles import generate
+from tinyeie.sim.verification_doc import print_figures
 
 __all__ = ["COMMANDS", "PEAK_WRAPPER", "PEAK_RSS_BOUND_MB", "run_case", "fuzz", "main"]
 
@@ -197,11 +197,7 @@ def main(argv=None):
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     figures = fuzz(args.cases, args.seed, timeout=args.timeout, jobs=args.jobs)
-    text = json.dumps(figures, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    print_figures(figures, args.json)
     ok = (figures["refused"] == figures["tried"]
           and figures["peak_rss_mb_max"] < PEAK_RSS_BOUND_MB)
     return 0 if ok else 1

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-__all__ = ["rows", "table", "update", "write_between_markers"]
+__all__ = ["rows", "table", "update", "write_between_markers", "print_figures"]
 
 _REPO = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- checks: begin (python -m tinyeie.sim.verification_doc writes this table) -->"
@@ -113,6 +113,16 @@ def write_between_markers(doc, begin, end, body):
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     Path(doc).write_text(f"{head}{begin}\n{body}\n{end}{tail}")
+
+
+def print_figures(figures, path=None):
+    """Print a check's figures as JSON and, given ``path``, write them there too (the files
+    this module makes the table from)."""
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text + "\n")
 
 
 def update(doc=_REPO / "docs" / "verification.md", folder=_REPO / "docs" / "verification"):
