@@ -182,7 +182,7 @@ def _packed(model, config, data):
 
 
 def simulate(model, data=None, images=100, *, board=None, config=None, netlist=None,
-             waves=None, progress=False):
+             waves=None, baud=115200, progress=False):
     """Run the first ``images`` test inputs of ``data`` (default MNIST) through the engine's RTL
     on Verilator, checked bit for bit against the golden model: the dict ``tinyeie sim --json``
     prints (``mismatches``, ``first_mismatch``, ``errors``, cycles).
@@ -191,8 +191,9 @@ def simulate(model, data=None, images=100, *, board=None, config=None, netlist=N
     file to pack. ``board``: simulate that board's whole design instead (flash boot, UART);
     ``config``: the engine (for a board, only its ``pes`` counts); ``netlist``: with ``board``,
     a gate-level netlist of it to simulate instead of the RTL (``"synth"``: synthesise one into
-    build/BOARD-gate). ``waves``: a ``.fst`` or ``.vcd`` file to record (RTL only). Needs a C++
-    compiler and make (:class:`~tinyeie.contract.errors.ToolMissing` if there are none).
+    build/BOARD-gate). ``waves``: a ``.fst`` or ``.vcd`` file to record (RTL only). ``baud``:
+    a board's UART, simulated at its real bit time (the dict then has ``images_per_second``).
+    Needs a C++ compiler and make (:class:`~tinyeie.contract.errors.ToolMissing` if there are none).
     """
     from tinyeie.sim.harness import require_build_tools
 
@@ -211,6 +212,7 @@ def simulate(model, data=None, images=100, *, board=None, config=None, netlist=N
         from tinyeie.sim.board_bench import simulate_board
 
         b = find_board(board) if isinstance(board, str) else board
+        b.uart_divisor(baud)        # a rate the board cannot run fails before the work
         pes = config.pes if config is not None else None
         model = model.packed if hasattr(model, "packed") else model
         packed = board_packed(b, model, pes, data=data)
@@ -222,17 +224,18 @@ def simulate(model, data=None, images=100, *, board=None, config=None, netlist=N
                                f"{b.name}` writes one (tinyeie.netlist.v), or pass --netlist "
                                f"synth")
         return simulate_board(b, packed, images, data=data, progress=progress, netlist=netlist,
-                              waves=waves)
+                              waves=waves, baud=baud)
     from tinyeie.sim.engine_bench import simulate_engine
 
     packed = _packed(model, config, data)
     return simulate_engine(packed, images, data=data, progress=progress, waves=waves)
 
 
-def build(board, model, *, data=None, pes=None, build_dir=None, progress=True):
+def build(board, model, *, data=None, pes=None, build_dir=None, baud=115200, progress=True):
     """A board's bitstream (and flash image) with the model (a model image, or a compressed
-    model file that is packed first, calibrated on ``data``): the dict ``tinyeie build --json``
-    prints (``luts``, ``fmax_mhz``, ``timing_met``, ``bitstream``, ...)."""
+    model file that is packed first, calibrated on ``data``) and its UART at ``baud``: the dict
+    ``tinyeie build --json`` prints (``luts``, ``fmax_mhz``, ``timing_met``, ``bitstream``,
+    ...). A baud rate the board cannot run is refused before anything is built."""
     from tinyeie.boards.boards import board as find_board
     from tinyeie.boards.build import build_board
 
@@ -240,7 +243,8 @@ def build(board, model, *, data=None, pes=None, build_dir=None, progress=True):
     if not Path(model).exists():
         raise TinyeieError(f"model {model} does not exist (a model image from `tinyeie pack`, "
                            f"or a compressed model .npz)")
-    return build_board(b, model, pes=pes, build_dir=build_dir, progress=progress,
+    b.uart_divisor(baud)
+    return build_board(b, model, pes=pes, build_dir=build_dir, baud=baud, progress=progress,
                        data=None if data is None else _data(data))
 
 

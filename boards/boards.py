@@ -47,6 +47,36 @@ class Board:
     platform_extras: str = None    # a resource list the platform class offers, to add
     openfpgaloader: str = None     # openFPGALoader's name for the board, where it knows it
     notes: str = ""
+    max_baud: int = DEFAULT_BAUD   # the fastest UART the board's USB-serial chip and clock allow
+    max_baud_why: str = ""         # ... and what sets it, for the error message
+
+    def clock_output_hz(self):
+        """The clock the design really runs at: the PLL's nearest output, or the oscillator's
+        division."""
+        if self.clock[0] != "pll":
+            return self.clock_hz
+        from tinyeie.boards.clocks import ecp5_pll, ice40_pll
+        solve = ice40_pll if self.family == "ice40" else ecp5_pll
+        return solve(self.clock[2], self.clock_hz).output_hz
+
+    def uart_divisor(self, baud):
+        """Clock cycles per UART bit for ``baud`` on this board, or a one-line TinyeieError when
+        the board cannot run it: above its USB-serial chip's limit, or a rate its clock divides
+        to further off than the receivers tolerate (:func:`tinyeie.hw.uart.baud_divisor`)."""
+        from tinyeie.hw.uart import baud_divisor
+
+        if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+            raise TinyeieError(f"a baud rate is a positive integer, not {baud!r}")
+        if baud > self.max_baud:
+            raise TinyeieError(f"{self.name} runs its UART at {self.max_baud:,} baud at most "
+                               f"({self.max_baud_why}), not {baud:,}")
+        clock_hz = self.clock_output_hz()
+        try:
+            return baud_divisor(clock_hz, baud)
+        except ValueError as error:
+            raise TinyeieError(f"{self.name} cannot make {baud:,} baud from its "
+                               f"{clock_hz / 1e6:g} MHz clock: {error}; pick a rate nearer "
+                               f"{clock_hz / 1e6:g} MHz / N (N at least 4)") from None
 
     def make_platform(self):
         import importlib
@@ -79,7 +109,8 @@ BOARDS = {b.name: b for b in [
         flash_boot=True, model_in_bitstream=False,
         leds=(("led", 2), ("led", 3), ("led", 4), ("led", 5)), status_led=("led", 1),
         platform_extras="break_off_pmod", openfpgaloader="ice40_generic",
-        notes="class in binary on the break-off board's LEDs 2-5; green LED: model loaded"),
+        notes="class in binary on the break-off board's LEDs 2-5; green LED: model loaded",
+        max_baud=3_000_000, max_baud_why="its FTDI FT2232H's limit"),
     Board(
         name="upduino3", description="tinyVision UPduino v3 (iCE40UP5K)",
         platform="upduino_v3:UpduinoV3Platform", family="ice40",
@@ -88,8 +119,12 @@ BOARDS = {b.name: b for b in [
         leds=(("rgb_led", 0),), extra_resources=(_UPDUINO_UART,),
         notes="UART on header pins 46 (RX, to the adapter's TX) and 2 (TX): the board's FTDI "
               "only programs the flash, so connect a 3.3 V USB-serial adapter; the clock is the "
-              "internal oscillator (48 MHz / 2, +-10 % worst case: use 115200 baud or lower); "
-              "the RGB LED shows the class's low three bits"),
+              "internal oscillator (48 MHz / 2, +-10 % worst case); "
+              "the RGB LED shows the class's low three bits",
+        max_baud=DEFAULT_BAUD,
+        max_baud_why="its clock is the iCE40's internal oscillator, specified to +-10 %, more "
+                     "than a UART tolerates, and its UART an adapter of your choice: "
+                     "115,200 baud is a best effort"),
     Board(
         name="ulx3s", description="Radiona ULX3S 85F (ECP5 LFE5U-85F)",
         platform="ulx3s:ULX3S_85F_Platform", family="ecp5",
@@ -98,7 +133,8 @@ BOARDS = {b.name: b for b in [
         flash_boot=False, model_in_bitstream=True,
         leds=tuple(("led", k) for k in range(4)), status_led=("led", 7),
         openfpgaloader="ulx3s",
-        notes="class in binary on LEDs 0-3; LED 7: model loaded"),
+        notes="class in binary on LEDs 0-3; LED 7: model loaded",
+        max_baud=3_000_000, max_baud_why="its FTDI FT231X's limit"),
     Board(
         name="ecpix5", description="LambdaConcept ECPIX-5 85F (ECP5 LFE5UM5G-85F)",
         platform="ecpix5:ECPIX585Platform", family="ecp5",
@@ -107,7 +143,8 @@ BOARDS = {b.name: b for b in [
         flash_boot=False, model_in_bitstream=True,
         leds=tuple(("rgb_led", k) for k in range(4)),
         openfpgaloader="ecpix5",
-        notes="class in binary on the four RGB LEDs (green)"),
+        notes="class in binary on the four RGB LEDs (green)",
+        max_baud=3_000_000, max_baud_why="its FTDI FT2232H's limit"),
 ]}
 
 

@@ -16,7 +16,6 @@ from tinyeie.boards.boards import DEFAULT_BAUD, MODEL_FLASH_OFFSET
 from tinyeie.boards.toolchain import build_bitstream, netlist_path, read_utilisation, synthesize
 from tinyeie.boards.top import BoardTop, PlatformTop
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.hw.uart import baud_divisor
 from tinyeie.sw.compiler.compile import is_model_image, packed_model
 from tinyeie.sw.compiler.image import fit_to_engine, load_image, save_packed
 from tinyeie.sw.outputs import write_bytes, write_text
@@ -65,6 +64,7 @@ def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, pr
     """Build ``board`` with the model at path ``model`` (a model image, or a compressed model
     to pack, calibrated on ``data``); returns the JSON fields."""
     build_dir = Path(build_dir or Path("build") / board.name)
+    divisor = board.uart_divisor(baud)         # a rate the board cannot run fails first
     packed = board_packed(board, model, pes, data)
     cfg = packed.config
     image_path, _ = save_packed(packed, build_dir / "model")
@@ -73,7 +73,7 @@ def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, pr
 
     clock_hz = top.clock_hz()
     write_text(build_dir / "top.v", verilog.convert(
-        BoardTop(cfg, divisor=baud_divisor(clock_hz, baud), flash_boot=board.flash_boot,
+        BoardTop(cfg, divisor=divisor, flash_boot=board.flash_boot,
                  packed=baked, clock_hz=clock_hz), name="tinyeie_board", emit_src=False))
     result = build_bitstream(board.make_platform(), top, DESIGN_NAME, build_dir,
                              nextpnr_opts="--timing-allow-fail", progress=progress)
@@ -84,6 +84,9 @@ def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, pr
         "config": cfg.as_dict(),
         **{k: v for k, v in use.items() if v is not None},
         "clock_mhz": clock_hz / 1e6,
+        "baud": baud,
+        "uart_divisor": divisor,
+        "uart_baud_actual": round(clock_hz / divisor),
         "timing_met": use["fmax_mhz"] >= clock_hz / 1e6,
         "bitstream": str(result.bitstream),
         "model_image": str(image_path),

@@ -17,7 +17,7 @@ def cmd_build(args):
     build_dir = args.output or Path("build") / b.name
     check_output_dir(build_dir, "build folder")
     fields = build(b, args.model, data=args.data, pes=args.pes, build_dir=build_dir,
-                   progress=not args.json)
+                   baud=args.baud, progress=not args.json)
     if args.json:
         print(json.dumps(fields, indent=2))
         return 0
@@ -28,7 +28,8 @@ def cmd_build(args):
           + f", DSP {fields['dsps']} of {fields['dsps_total']}")
     verdict = "met" if fields["timing_met"] else "NOT MET"
     print(f"  Fmax {fields['fmax_mhz']:.1f} MHz for a {fields['clock_mhz']:.1f} MHz clock "
-          f"(timing {verdict})")
+          f"(timing {verdict}); UART {fields['baud']:,} baud ({fields['uart_divisor']} cycles "
+          f"a bit)")
     print(f"  bitstream {fields['bitstream']}")
     if "flash_image" in fields:
         print(f"  flash image {fields['flash_image']} (bitstream at 0, model at "
@@ -99,6 +100,9 @@ def register(sub):
     p.add_argument("model", help="model image (model.bin or a `tinyeie pack` folder), or a "
                    "compressed model (.npz) to pack first")
     p.add_argument("--pes", type=integer(1), help="processing elements (default: the board's)")
+    p.add_argument("--baud", type=integer(300, 12_000_000), default=115200,
+                   help="the UART's baud rate (up to 3000000 on the iCEBreaker, ULX3S and "
+                        "ECPIX-5; the UPduino v3 stays at 115200)")
     p.add_argument("-o", "--output", help="build folder (default build/BOARD)")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     add_data_option(p, "for a compressed model: the data whose training inputs calibrate it")

@@ -112,6 +112,9 @@ def register(sub):
     p.add_argument("--netlist", help="with --board: simulate this gate-level netlist (the "
                    "tinyeie.netlist.v that `tinyeie build` writes), or `synth` to synthesise one "
                    "into build/BOARD-gate first; the cell models are yosys's")
+    p.add_argument("--baud", type=integer(300, 12_000_000), default=115200,
+                   help="with --board: the UART's baud rate, simulated at the board's real bit "
+                        "time (images per second at the board's clock)")
     p.add_argument("--waves", metavar="FILE", help="record the waveforms into FILE (.fst, or "
                    ".vcd for any viewer); all images in one run")
     add_config_options(p)
@@ -132,7 +135,8 @@ def cmd_sim(args):
     if args.board:
         config = EngineConfig(pes=args.pes) if args.pes is not None else None
     stats = simulate(args.model, data, args.images, board=args.board, config=config,
-                     netlist=args.netlist, waves=args.waves, progress=not args.json)
+                     netlist=args.netlist, waves=args.waves, baud=args.baud,
+                     progress=not args.json)
     status = 0 if stats["mismatches"] == 0 else 1
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -146,6 +150,13 @@ def cmd_sim(args):
     print(f"cycles per image: {stats['cycles_mean']:.0f} (ideal {stats['ideal_cycles_mean']:.0f},"
           f" {stats['cycles_over_ideal']:.3f}x; dense {stats['dense_cycles_mean']:.0f}, "
           f"{stats['dense_over_cycles']:.1f}x fewer)")
+    if "images_per_second" in stats:
+        long_run = stats.get("images_per_second_long")
+        print(f"UART {stats['baud']:,} baud at {stats['clock_mhz']:g} MHz: "
+              f"{stats['images_per_second']:.1f} images/s on this run"
+              + (f", {long_run:.1f} on a long one" if long_run else "")
+              + f" ({stats['request_bytes_mean']:.0f}-byte requests; the wire alone allows "
+              f"{stats['images_per_second_wire']:.1f})")
     first = stats["first_mismatch"]
     if first is not None:
         print(f"first difference: image {first['image']}, layer {first['layer']}, output "

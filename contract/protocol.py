@@ -8,18 +8,21 @@ Python: the serial host imports it without Amaranth.
 import enum
 
 __all__ = ["SOF", "MAX_PAYLOAD", "PROTOCOL_VERSION", "TIMEOUT_CYCLES", "ENGINE_TIMEOUT_CYCLES",
-           "MAX_OUTPUTS", "Request", "Response",
+           "MAX_OUTPUTS", "MAX_SKIP", "Request", "Response",
            "ErrorCode", "LoaderError", "DROPPING", "STATUS_FIELDS", "STATUS_BYTES",
-           "status_format", "doc_name"]
+           "STATUS_V1_BYTES", "status_format", "doc_name"]
 
 SOF = 0x5A                  # start of frame
 MAX_PAYLOAD = 1024          # payload bytes of a frame, either direction
-PROTOCOL_VERSION = 1        # STATUS's first byte
+# STATUS's first byte. Version 2 added INFER-SPARSE, BAD-POSITION, the request inbox (a host
+# may send an INFER before the previous one is answered) and STATUS's rx_buffer and bit_cycles.
+PROTOCOL_VERSION = 2
 TIMEOUT_CYCLES = 1 << 20    # the board's timeout, in clock cycles (44 ms at 24 MHz)
 # How long an INFER may keep the board waiting on its engine, in clock cycles (175 ms at 24 MHz):
 # over 1,000 times LeNet-300-100's 2,552 on 4 PEs, 60 times the same layers run dense.
 ENGINE_TIMEOUT_CYCLES = 1 << 22
 MAX_OUTPUTS = (MAX_PAYLOAD - 5) // 4    # logits a RESULT carries: 254
+MAX_SKIP = 255              # zeros an INFER-SPARSE pair can skip (its first byte)
 
 
 class Request(enum.IntEnum):
@@ -30,6 +33,8 @@ class Request(enum.IntEnum):
     LOAD_DATA = 0x03
     LOAD_END = 0x04
     INFER = 0x05
+    #: The activations as (zeros before it, activation) byte pairs; the rest are zero.
+    INFER_SPARSE = 0x06
 
 
 class Response(enum.IntEnum):
@@ -55,6 +60,8 @@ class ErrorCode(enum.IntEnum):
     LINE = 8
     NOISE = 9
     ENGINE_FAULT = 10
+    #: An INFER-SPARSE places an activation at or past the model's input count.
+    BAD_POSITION = 11
 
 
 class LoaderError(enum.IntEnum):
@@ -85,18 +92,28 @@ class LoaderError(enum.IntEnum):
 # After these errors the board drops bytes until the line has been quiet for the timeout.
 DROPPING = frozenset({ErrorCode.BAD_LENGTH, ErrorCode.UNKNOWN_TYPE, ErrorCode.LINE})
 
-#: The STATUS payload, in order: (field, bytes), each little-endian unsigned.
+#: The STATUS payload, in order: (field, bytes), each little-endian unsigned. ``rx_buffer``:
+#: the bytes the board's request inbox holds (what may arrive while it is busy);
+#: ``bit_cycles``: its clock cycles a UART bit (so a host converts engine cycles to bytes).
 STATUS_FIELDS = (
     ("version", 1), ("model_valid", 1), ("pes", 1), ("act_width", 1), ("code_width", 1),
     ("acc_width", 1), ("in_count", 2), ("out_count", 2), ("last_error", 1),
-    ("last_loader_error", 1),
+    ("last_loader_error", 1), ("rx_buffer", 2), ("bit_cycles", 2),
 )
 STATUS_BYTES = sum(size for _, size in STATUS_FIELDS)
+#: A version-1 board's STATUS: the fields up to ``last_loader_error``.
+STATUS_V1_BYTES = 12
 
 
-def status_format():
-    """The :mod:`struct` format of the STATUS payload."""
-    return "<" + "".join({1: "B", 2: "H", 4: "I"}[size] for _, size in STATUS_FIELDS)
+def status_format(size=STATUS_BYTES):
+    """The :mod:`struct` format of the STATUS payload (its first ``size`` bytes)."""
+    fields, total = [], 0
+    for _, width in STATUS_FIELDS:
+        if total + width > size:
+            break
+        fields.append({1: "B", 2: "H", 4: "I"}[width])
+        total += width
+    return "<" + "".join(fields)
 
 
 def doc_name(value, enum_type=None):

@@ -19,6 +19,7 @@ from tinyeie.hw.answer_slot import AnswerSlot
 from tinyeie.hw.answer_transmitter import AnswerTransmitter
 from tinyeie.hw.engine import CYCLE_WIDTH, Result
 from tinyeie.hw.engine_watchdog import EngineWatchdog
+from tinyeie.hw.request_inbox import RequestInbox
 from tinyeie.hw.request_receiver import RequestReceiver
 from tinyeie.hw.uart import RxByte
 
@@ -60,6 +61,12 @@ class HostProtocol(wiring.Component):
     preloaded : (int, int), optional
         ``(in_count, out_count)`` of a model the engine holds from the bitstream: ``model_valid``
         is then 1 from power-up.
+    rx_buffer : int
+        Bytes of the request inbox (:class:`~tinyeie.hw.request_inbox.RequestInbox`, a power
+        of two) between the UART and the receiver, where a request sent ahead waits while the
+        board is busy; 0 for none. STATUS reports it.
+    bit_cycles : int
+        The UART's clock cycles a bit, for STATUS (0: not given).
 
     Members
     -------
@@ -102,7 +109,8 @@ class HostProtocol(wiring.Component):
     """
 
     def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES,
-                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, preloaded=None):
+                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, preloaded=None, rx_buffer=0,
+                 bit_cycles=0):
         if (isinstance(engine_timeout_cycles, bool) or not isinstance(engine_timeout_cycles, int)
                 or not 2 <= engine_timeout_cycles < 1 << CYCLE_WIDTH
                 or engine_timeout_cycles & (engine_timeout_cycles - 1)):
@@ -110,8 +118,10 @@ class HostProtocol(wiring.Component):
                              f"not {engine_timeout_cycles!r}")
         # Built here, so that bad parameters fail now and testbenches can watch the parts (which
         # count as created where this block is, for Amaranth's warning about unused blocks).
+        self.inbox = RequestInbox(rx_buffer, src_loc_at=1) if rx_buffer else None
         self.receiver = RequestReceiver(config, timeout_cycles=timeout_cycles,
-                                        preloaded=preloaded, src_loc_at=1)
+                                        preloaded=preloaded, rx_buffer=rx_buffer,
+                                        bit_cycles=bit_cycles, src_loc_at=1)
         self.slot = AnswerSlot(src_loc_at=1)
         self.transmitter = AnswerTransmitter(config, src_loc_at=1)
         self.watchdog = EngineWatchdog(src_loc_at=1)
@@ -181,7 +191,12 @@ class HostProtocol(wiring.Component):
                                         | slot.o_answer.payload.drain)),
         ]
 
-        wiring.connect(m, wiring.flipped(self.i_rx), receiver.i_rx)
+        if self.inbox is not None:
+            m.submodules.inbox = inbox = self.inbox
+            wiring.connect(m, wiring.flipped(self.i_rx), inbox.i_stream)
+            wiring.connect(m, inbox.o_stream, receiver.i_rx)
+        else:
+            wiring.connect(m, wiring.flipped(self.i_rx), receiver.i_rx)
         wiring.connect(m, receiver.o_image, wiring.flipped(self.o_image))
         wiring.connect(m, receiver.o_activations, wiring.flipped(self.o_activations))
         wiring.connect(m, wiring.flipped(self.i_results), transmitter.i_results)

@@ -38,7 +38,7 @@ class _Sink(enum.Enum, shape=2):
 
     NONE = 0        # nowhere (STATUS, LOAD-START's length is shifted in aside, refused frames)
     LOADER = 1      # LOAD-DATA: o_image
-    ENGINE = 2      # INFER: o_activations
+    ENGINE = 2      # INFER, INFER-SPARSE: o_activations
 
 
 class RequestReceiver(wiring.Component):
@@ -106,7 +106,8 @@ class RequestReceiver(wiring.Component):
         What STATUS reports.
     """
 
-    def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES, preloaded=None, src_loc_at=0):
+    def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES, preloaded=None, rx_buffer=0,
+                 bit_cycles=0, src_loc_at=0):
         if isinstance(timeout_cycles, bool) or not isinstance(timeout_cycles, int):
             raise TypeError(f"timeout_cycles must be an integer, not {timeout_cycles!r}")
         if timeout_cycles < 2:
@@ -116,9 +117,13 @@ class RequestReceiver(wiring.Component):
             if len(preloaded) != 2 or not all(0 < n < 1 << COUNT_BITS for n in preloaded):
                 raise ValueError(f"preloaded must be (in_count, out_count), each 1..4095, not "
                                  f"{preloaded}")
+        for name, value in (("rx_buffer", rx_buffer), ("bit_cycles", bit_cycles)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 16:
+                raise ValueError(f"{name} must be an integer 0..65535, not {value!r}")
         self._config = config
         self._timeout_cycles = timeout_cycles
         self._preloaded = preloaded
+        self._rx_buffer, self._bit_cycles = rx_buffer, bit_cycles
         self._length_bits = load_length_bits(config)
         super().__init__({
             "i_rx": In(stream.Signature(RxByte)),
@@ -186,7 +191,8 @@ class RequestReceiver(wiring.Component):
                      status.code_width.eq(cfg.code_width), status.acc_width.eq(cfg.acc_width),
                      status.in_count.eq(in_count), status.out_count.eq(out_count),
                      status.last_error.eq(last_error),
-                     status.last_loader_error.eq(last_loader_error)]
+                     status.last_loader_error.eq(last_loader_error),
+                     status.rx_buffer.eq(self._rx_buffer), status.bit_cycles.eq(self._bit_cycles)]
 
         rx = self.i_rx
         byte = rx.payload.data
@@ -210,8 +216,12 @@ class RequestReceiver(wiring.Component):
             m.d.sync += timer.eq(timer + 1)
 
         frame_type = Signal(8)
-        count = Signal(range(MAX_PAYLOAD + 1))     # payload bytes still to come (or to pad)
+        count = Signal(range(MAX_PAYLOAD + 1))     # payload bytes still to come
         sink = Signal(_Sink)
+        left = Signal(COUNT_BITS)       # activations the engine still needs for this INFER
+        sparse = frame_type == Request.INFER_SPARSE
+        second = Signal()               # INFER-SPARSE: the next byte is a pair's activation
+        skip = Signal(8)                # ... and this many zeros go before it
         # The frame's error: set when found (or, for NO-MODEL and SEQUENCE, at the header and
         # answered once the CRC holds); 0 while all is well.
         code = Signal(ErrorCode)
@@ -235,7 +245,10 @@ class RequestReceiver(wiring.Component):
         boot_end = boot_was_busy & ~self.boot_busy
         # The image passed every check (at LOAD-END or the end of a boot load).
         image_ok = self.loader_done & self.loader_ok & (boot_end | (load_full & ~overlong))
-        m.d.comb += [acts.payload.eq(byte.as_signed()), image.payload.eq(byte)]
+        zero_out = Signal()             # the activation offered is a zero the frame skipped
+        m.d.comb += [acts.payload.eq(Mux(zero_out, 0, byte.as_signed())), image.payload.eq(byte)]
+        with m.If(acts.valid & acts.ready):
+            m.d.sync += left.eq(left - 1)
         # The RESULT announces out_count logits up front: the engine must give that many, and
         # they must fit a frame.
         counts_agree = ((self.engine_out_count == out_count) & (out_count != 0)
@@ -267,7 +280,7 @@ class RequestReceiver(wiring.Component):
                 with m.If(take):
                     m.d.sync += [frame_type.eq(0), sink.eq(_Sink.NONE)]
                     with m.If(good & (byte == SOF)):
-                        m.d.sync += [noise.eq(0), code.eq(0), too_big.eq(0)]
+                        m.d.sync += [noise.eq(0), code.eq(0), too_big.eq(0), second.eq(0)]
                         m.next = "TYPE"
                     with m.Elif(~noise):
                         m.d.sync += [noise.eq(1), code.eq(ErrorCode.NOISE)]
@@ -300,6 +313,9 @@ class RequestReceiver(wiring.Component):
                         # without a model any length is swallowed and answered NO-MODEL
                         m.d.comb += fits.eq(~model_valid
                                             | ((length == in_count) & (length != 0)))
+                    with m.Case(Request.INFER_SPARSE):
+                        # whole (zeros, activation) pairs, at least one
+                        m.d.comb += fits.eq(~model_valid | (~length[0] & (length != 0)))
                 with m.If(got):
                     m.d.sync += count.eq(length)
                     with m.If(~fits | (length > MAX_PAYLOAD)):
@@ -322,10 +338,10 @@ class RequestReceiver(wiring.Component):
                             with m.Case(Request.LOAD_END):
                                 with m.If(~loading):
                                     m.d.sync += code.eq(ErrorCode.SEQUENCE)
-                            with m.Case(Request.INFER):
+                            with m.Case(Request.INFER, Request.INFER_SPARSE):
                                 with m.If(model_valid):
                                     m.d.comb += self.infer_start.eq(1)
-                                    m.d.sync += sink.eq(_Sink.ENGINE)
+                                    m.d.sync += [sink.eq(_Sink.ENGINE), left.eq(in_count)]
                                 with m.Else():
                                     m.d.sync += code.eq(ErrorCode.NO_MODEL)
 
@@ -337,10 +353,28 @@ class RequestReceiver(wiring.Component):
                                      rx.ready.eq(~good | load_full | image.ready)]
                     with m.Case(_Sink.ENGINE):
                         # swallowed once the inference is given up
-                        m.d.comb += [acts.valid.eq(rx.valid & good & ~self.results_owed
-                                                   & ~given_up),
-                                     rx.ready.eq(~good | given_up
-                                                 | (acts.ready & ~self.results_owed))]
+                        offer = rx.valid & good & ~self.results_owed & ~given_up
+                        with m.If(~sparse):
+                            m.d.comb += [acts.valid.eq(offer),
+                                         rx.ready.eq(~good | given_up
+                                                     | (acts.ready & ~self.results_owed))]
+                        with m.Elif(second & (left != 0)):
+                            # a pair's zeros, then its activation (the byte waits meanwhile)
+                            m.d.comb += [acts.valid.eq(offer), zero_out.eq(skip != 0),
+                                         rx.ready.eq(~good | given_up
+                                                     | ((skip == 0) & acts.ready
+                                                        & ~self.results_owed))]
+                            with m.If(acts.valid & acts.ready & (skip != 0)):
+                                m.d.sync += skip.eq(skip - 1)
+                        with m.Elif(second):
+                            # past the model's inputs: swallowed, BAD-POSITION at the end
+                            with m.If(got):
+                                m.d.sync += code.eq(ErrorCode.BAD_POSITION)
+                        with m.Else():
+                            with m.If(got):
+                                m.d.sync += skip.eq(byte)
+                        with m.If(sparse & got):
+                            m.d.sync += second.eq(~second)
                 with m.If(got):
                     m.d.sync += count.eq(count - 1)
                     with m.If(count == 1):
@@ -369,7 +403,11 @@ class RequestReceiver(wiring.Component):
 
             with frame_state("CRC-LOW"):
                 with m.If(got):
-                    m.next = "END"
+                    # INFER-SPARSE: the zeros after the last pair first
+                    with m.If((sink == _Sink.ENGINE) & (left != 0)):
+                        m.next = "PAD"
+                    with m.Else():
+                        m.next = "END"
 
             with m.State("END"):
                 # The last CRC byte is in the CRC register now.
@@ -378,7 +416,7 @@ class RequestReceiver(wiring.Component):
                     m.next = "ERROR"
                 with m.Elif(code != 0):
                     m.next = "ERROR"
-                with m.Elif((frame_type == Request.INFER)
+                with m.Elif((sink == _Sink.ENGINE)
                             & ~(self.results_valid & counts_agree & ~given_up)):
                     # A RESULT waits for the engine's first logit, when the engine's count of
                     # results is known; an engine still taking activations wants more.
@@ -400,7 +438,7 @@ class RequestReceiver(wiring.Component):
                         with m.Case(Request.LOAD_END):
                             m.d.comb += answer.kind.eq(Mux(image_ok, AnswerKind.ACK,
                                                            AnswerKind.ERROR))
-                        with m.Case(Request.INFER):
+                        with m.Case(Request.INFER, Request.INFER_SPARSE):
                             m.d.comb += answer.kind.eq(AnswerKind.RESULT)
                     with m.If(posted):
                         m.next = "IDLE"
@@ -418,15 +456,17 @@ class RequestReceiver(wiring.Component):
                                 m.d.sync += loading.eq(0)
 
             with m.State("PAD"):
-                # An INFER's engine must get its whole input: zeros for what never came.
+                # An INFER's engine must get its whole input: zeros for what never came (a
+                # frame cut short), or for what an INFER-SPARSE leaves out after its last pair.
                 m.d.comb += [
-                    acts.valid.eq((sink == _Sink.ENGINE) & (count != 0) & ~self.results_owed
+                    acts.valid.eq((sink == _Sink.ENGINE) & (left != 0) & ~self.results_owed
                                   & ~given_up),
-                    acts.payload.eq(0)]
-                with m.If(acts.valid & acts.ready):
-                    m.d.sync += count.eq(count - 1)
-                with m.If((sink != _Sink.ENGINE) | (count == 0) | given_up):
-                    m.next = "ERROR"
+                    zero_out.eq(1)]
+                with m.If((sink != _Sink.ENGINE) | (left == 0) | given_up):
+                    with m.If(code.matches(ErrorCode.LINE, ErrorCode.TIMEOUT)):
+                        m.next = "ERROR"
+                    with m.Else():
+                        m.next = "END"
 
             with m.State("ERROR"):
                 # A failed INFER's results are thrown away, unless the engine was reset or
@@ -451,7 +491,7 @@ class RequestReceiver(wiring.Component):
 
         # Results while the engine still has activations of this INFER to come, and no answer
         # takes earlier results, are this inference's: its model's counts disagree.
-        with m.If((sink == _Sink.ENGINE) & (count != 0) & self.results_valid
+        with m.If((sink == _Sink.ENGINE) & (left != 0) & self.results_valid
                   & ~self.results_owed & ~given_up):
             m.d.comb += self.engine_trip.eq(1)
 

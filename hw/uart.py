@@ -14,7 +14,7 @@ from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
 __all__ = ["RxError", "RxByte", "UARTReceiver", "UARTTransmitter", "frame_bits", "baud_divisor",
-           "MIN_DIVISOR"]
+           "receiver_tolerance", "MIN_DIVISOR"]
 
 MIN_DIVISOR = 4   # half a bit must outlast the synchroniser's one cycle of uncertainty
 
@@ -27,15 +27,29 @@ def _check_divisor(divisor):
     return divisor
 
 
-def baud_divisor(clk_freq, baudrate, *, tolerance=0.01):
+def receiver_tolerance(divisor):
+    """The baud rate difference between the two ends that :class:`UARTReceiver` tolerates at
+    ``divisor`` clock cycles a bit, as a fraction (its last sample, in the stop bit, must stay
+    inside the bit; see :class:`UARTReceiver`).
+
+    >>> round(receiver_tolerance(8), 4)
+    0.0395
+    """
+    return (divisor / 2 - 1) / (9.5 * divisor)
+
+
+def baud_divisor(clk_freq, baudrate, *, tolerance=None):
     """The ``divisor`` for a clock frequency and baud rate, rounded to the nearest cycle.
 
-    Raises :exc:`ValueError` if the rounded rate is off by more than ``tolerance`` (a fraction):
-    a receiver tolerates 4 to 5 % between the two ends of the link in all (see
-    :class:`UARTReceiver`), so one end should not spend much of it.
+    Raises :exc:`ValueError` if the rounded rate is off by more than ``tolerance`` (a fraction;
+    by default half of :func:`receiver_tolerance` at that divisor): a receiver tolerates 4 to
+    5 % between the two ends of the link in all (see :class:`UARTReceiver`), so one end should
+    not spend more than half of it, leaving the rest to the other end and the clocks.
 
     >>> baud_divisor(12e6, 115200)
     104
+    >>> baud_divisor(50e6, 3_000_000)       # 2.94 Mbaud, 1.96 % slow: within 2.32 %
+    17
     """
     if clk_freq <= 0 or baudrate <= 0:
         raise ValueError(f"clock frequency and baud rate must be positive, not {clk_freq} and "
@@ -44,10 +58,12 @@ def baud_divisor(clk_freq, baudrate, *, tolerance=0.01):
     if divisor < MIN_DIVISOR:
         raise ValueError(f"{baudrate} baud needs a clock of at least {MIN_DIVISOR * baudrate} Hz, "
                          f"not {clk_freq} Hz")
+    if tolerance is None:
+        tolerance = receiver_tolerance(divisor) / 2
     error = abs(clk_freq / divisor - baudrate) / baudrate
     if error > tolerance:
-        raise ValueError(f"{clk_freq} Hz / {divisor} is {clk_freq / divisor:.0f} baud, "
-                         f"{error:.2%} off {baudrate} baud (tolerance {tolerance:.2%})")
+        raise ValueError(f"{clk_freq / 1e6:g} MHz / {divisor} is {clk_freq / divisor:.0f} baud, "
+                         f"{error:.2%} off {baudrate} baud (at most {tolerance:.2%})")
     return divisor
 
 

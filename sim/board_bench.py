@@ -10,16 +10,18 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-from tinyeie.sim.board_run import run_board
+from tinyeie.boards.boards import DEFAULT_BAUD
+from tinyeie.sim.board_run import SIM_TIMEOUT, run_board
 from tinyeie.sim.engine_bench import cycle_figures, data_inputs
 from tinyeie.sim.mismatch import first_mismatch
 from tinyeie.sim.waves import keep_waves, wave_format
 from tinyeie.sw.compiler.compile import golden_logits
 from tinyeie.sw.compiler.golden import classify
 
-__all__ = ["simulate_board"]
+__all__ = ["simulate_board", "link_figures"]
 
 
 def _follow(path, bar, stop):
@@ -32,8 +34,33 @@ def _follow(path, bar, stop):
         bar.update(done - bar.n)
 
 
+def link_figures(board, divisor, out):
+    """The link's speed on a run: the clock cycles from the first request byte to the last
+    answer byte, and images per second at the board's clock.
+
+    ``images_per_second``: the run's images over its time, as measured. ``images_per_second_long``:
+    a long run's, computed from the run's steady state (the mean time between successive
+    answers, which leaves out the first request's latency). ``images_per_second_wire``: the
+    ceiling the request frames' bytes alone set (10 bits a byte at the baud rate)."""
+    clock_hz = board.clock_output_hz()
+    answered = out["answered_at"]
+    requests = out["request_bytes"]
+    figures = {
+        "baud": round(clock_hz / divisor),
+        "uart_divisor": divisor,
+        "clock_mhz": clock_hz / 1e6,
+        "request_bytes_mean": float(requests.mean()),
+        "link_cycles": int(answered[-1]),
+        "images_per_second": len(answered) * clock_hz / float(answered[-1]),
+        "images_per_second_wire": clock_hz / (10 * divisor * float(requests.mean())),
+    }
+    if len(answered) > 1:
+        figures["images_per_second_long"] = clock_hz / float(np.diff(answered).mean())
+    return figures
+
+
 def simulate_board(board, packed, images, *, data=None, progress=True, netlist=None,
-                   waves=None):
+                   waves=None, baud=DEFAULT_BAUD):
     """Run the first ``images`` test inputs of ``data`` (default MNIST) through ``board``'s
     design with the packed model ``packed`` (its config is the board's engine); a dict of the
     measurements, as :func:`~tinyeie.sim.engine_bench.simulate_engine` gives them.
@@ -41,12 +68,16 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
     ``netlist``: simulate this gate-level netlist of the board (:mod:`tinyeie.sim.gate`; built
     with ``packed`` on ECP5, where the model is in its block RAM) instead of the RTL, at the
     board's own UART divisor and frame timeout. ``waves``: a file (``.fst`` or ``.vcd``) for
-    the RTL's waveforms."""
+    the RTL's waveforms. The UART runs at the board's real bit time for ``baud``, so the
+    images per second (:func:`link_figures`) are the board's."""
     cfg = packed.config
-    sim_options = {"rtl_flash": True}
+    divisor = board.uart_divisor(baud)
+    # the frame timeout only has to outlast a byte: short, so bad-frame waits stay short
+    sim_options = {"rtl_flash": True, "divisor": divisor,
+                   "timeout": max(SIM_TIMEOUT, 64 * divisor)}
     if netlist is not None:
         from tinyeie.sim.gate import board_gate_build, gate_timing
-        divisor, timeout = gate_timing(board)
+        divisor, timeout = gate_timing(board, baud)
         sim_options.update(sim=board_gate_build(board, netlist), divisor=divisor,
                            timeout=timeout)
     elif waves is not None:
@@ -84,6 +115,7 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
         "class_mismatches": int((out["classes"] != classify(golden)).sum()),
         "errors": int((out["classes"] != labels).sum()),
         **figures,
+        **link_figures(board, divisor, out),
         "boot": "SPI flash" if board.flash_boot else "block RAM from the bitstream",
         "level": "gate" if netlist is not None else "rtl",
         **({"netlist": str(netlist)} if netlist is not None else {}),

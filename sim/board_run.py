@@ -18,8 +18,10 @@ SIM_PERIOD_NS = 20         # a 50 MHz clock: the SPI flash model keeps real time
 RTL_FLASH_BYTES = 1 << 17  # the RTL flash model's size: room for any image of a 4-PE iCE40
 
 
-def board_build(board, config, packed, rtl_flash=False, waves=False):
-    """The Verilator build of ``board``'s top; ECP5 boards carry ``packed`` in block RAM.
+def board_build(board, config, packed, rtl_flash=False, waves=False, divisor=SIM_DIVISOR,
+                timeout=SIM_TIMEOUT):
+    """The Verilator build of ``board``'s top, its UART at ``divisor`` clock cycles a bit and
+    its frame timeout ``timeout`` cycles; ECP5 boards carry ``packed`` in block RAM.
 
     ``rtl_flash``: the flash is :class:`~tinyeie.sim.flash_rtl.RTLFlash`, in the design (fast),
     rather than the cocotb model on the pins (exact about the flash's timing, slow). ``waves``
@@ -32,11 +34,12 @@ def board_build(board, config, packed, rtl_flash=False, waves=False):
     baked = packed if board.model_in_bitstream else None
 
     def design():
-        top = BoardTop(config, divisor=SIM_DIVISOR, flash_boot=board.flash_boot,
-                       packed=baked, timeout_cycles=SIM_TIMEOUT, clock_hz=1e9 / SIM_PERIOD_NS)
+        top = BoardTop(config, divisor=divisor, flash_boot=board.flash_boot,
+                       packed=baked, timeout_cycles=timeout, clock_hz=1e9 / SIM_PERIOD_NS)
         return SimBoard(top, RTL_FLASH_BYTES, MODEL_FLASH_OFFSET) if rtl_flash else top
-    return build(design, f"board_{board.name}{config.pes}" + ("_rtlflash" if rtl_flash else ""),
-                 waves=waves or None)
+    timing = "" if (divisor, timeout) == (SIM_DIVISOR, SIM_TIMEOUT) else f"_d{divisor}t{timeout}"
+    return build(design, f"board_{board.name}{config.pes}" + ("_rtlflash" if rtl_flash else "")
+                 + timing, waves=waves or None)
 
 
 def run_board(board, config, packed, inputs, testcase="board_classifies", *, flash_image=None,
@@ -51,7 +54,8 @@ def run_board(board, config, packed, inputs, testcase="board_classifies", *, fla
     waveform goes).
     """
     if sim is None:
-        sim = board_build(board, config, packed, rtl_flash and board.flash_boot, waves)
+        sim = board_build(board, config, packed, rtl_flash and board.flash_boot, waves,
+                          divisor, timeout)
     with tempfile.TemporaryDirectory(prefix="tinyeie-board-") as tmp:
         tmp = Path(tmp)
         np.save(tmp / "inputs.npy", np.asarray(inputs, dtype=np.int64))

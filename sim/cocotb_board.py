@@ -7,7 +7,8 @@ end (:class:`~tinyeie.sim.uart_model.UARTHost`) speaks the protocol of docs/prot
 
 import cocotb
 import numpy as np
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import Event, RisingEdge
+from cocotb.utils import get_sim_time
 
 from tinyeie.contract.protocol import ErrorCode, Request, Response
 from tinyeie.sim.flash_model import SPIFlashModel
@@ -91,15 +92,42 @@ async def booted(dut, args):
     raise AssertionError(f"no valid model after boot: {status}")
 
 
+def _now_cycles(period_ns):
+    return get_sim_time("ns") // period_ns
+
+
 @cocotb.test()
 async def board_classifies(dut):
-    """INFER every input vector; record logits, classes and cycles for the pytest side."""
+    """INFER every input vector; record logits, classes, cycles and the link's timing for the
+    pytest side.
+
+    ``window``: how many INFERs the host keeps unanswered (1: each waits for the previous
+    answer). The clock cycles from the first request byte to the last answer byte give the
+    images per second at the board's real bit time (``divisor``).
+    """
     args = sim_args()
     host, status = await booted(dut, args)
     inputs = np.load(args["inputs"])
+    window = args.get("window", 1)
+    requests = [encode_frame(Request.INFER, infer_payload(vector)) for vector in inputs]
+    period = args["period_ns"]
+    answered = []
+    progress = Event()
+
+    async def sender():
+        for k, raw in enumerate(requests):
+            while k - len(answered) >= window:
+                progress.clear()
+                await progress.wait()
+            await host.send(raw)
+
+    start = _now_cycles(period)
+    cocotb.start_soon(sender())
     logits, classes, cycles = [], [], []
-    for vector in inputs:
-        frame = await host.request(Request.INFER, infer_payload(vector))
+    for _ in inputs:
+        frame = await host.answer("INFER")
+        answered.append(_now_cycles(period) - start)
+        progress.set()
         assert frame.type == Response.RESULT, f"INFER answered with {frame}"
         result = parse_result(frame.payload)
         logits.append(result.logits)
@@ -109,7 +137,8 @@ async def board_classifies(dut):
             with open(args["progress"], "w") as f:
                 f.write(str(len(logits)))
     np.savez(args["output"], logits=np.array(logits), classes=np.array(classes),
-             cycles=np.array(cycles), in_count=status.in_count, out_count=status.out_count)
+             cycles=np.array(cycles), in_count=status.in_count, out_count=status.out_count,
+             answered_at=np.array(answered), request_bytes=np.array([len(r) for r in requests]))
 
 
 @cocotb.test()

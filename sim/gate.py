@@ -30,7 +30,6 @@ What the cell models need here (docs/verification.md, "Gate-level simulation"):
 
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 from tinyeie.sim.harness import build
 
@@ -268,9 +267,5 @@ def board_gate_build(board, netlist_path):
 def gate_timing(board, baud=None):
     """The UART divisor and frame timeout of ``board``'s real build: the netlist has them."""
     from tinyeie.boards.boards import DEFAULT_BAUD
-    from tinyeie.boards.top import PlatformTop
     from tinyeie.hw.protocol import TIMEOUT_CYCLES
-    from tinyeie.hw.uart import baud_divisor
-    # (the clock is the board's alone: no design needs elaborating for it)
-    clock_hz = PlatformTop.clock_hz(SimpleNamespace(board=board))
-    return baud_divisor(clock_hz, baud or DEFAULT_BAUD), TIMEOUT_CYCLES
+    return board.uart_divisor(baud or DEFAULT_BAUD), TIMEOUT_CYCLES

@@ -21,6 +21,7 @@ from tinyeie.sw.host.payloads import (
     ack_payload,
     error_payload,
     result_payload,
+    sparse_activations,
     status_payload,
 )
 
@@ -69,10 +70,13 @@ class BoardModel:
         gateware loader's.
     preloaded : (int, int), optional
         ``(in_count, out_count)`` of a model already in the engine (valid from power-up).
+    rx_buffer, bit_cycles : int
+        What STATUS reports of the board's request inbox and UART.
     """
 
-    def __init__(self, config, engine, loader, *, preloaded=None):
+    def __init__(self, config, engine, loader, *, preloaded=None, rx_buffer=0, bit_cycles=0):
         self.config = config
+        self.rx_buffer, self.bit_cycles = rx_buffer, bit_cycles
         self._engine = engine
         self._loader = loader
         self.model_valid = preloaded is not None
@@ -89,7 +93,7 @@ class BoardModel:
         c = self.config
         return Status(PROTOCOL_VERSION, self.model_valid, c.pes, c.act_width, c.code_width,
                       c.acc_width, self.in_count, self.out_count, int(self.last_error),
-                      int(self.last_loader_error))
+                      int(self.last_loader_error), self.rx_buffer, self.bit_cycles)
 
     def receive(self, data):
         """The board's answers to the bytes ``data``."""
@@ -125,7 +129,9 @@ class BoardModel:
         need = {Request.STATUS: length == 0, Request.LOAD_END: length == 0,
                 Request.LOAD_START: length == 4, Request.LOAD_DATA: length > 0,
                 # without a model, an INFER of any length is answered NO-MODEL
-                Request.INFER: not self.model_valid or 0 < length == self.in_count}
+                Request.INFER: not self.model_valid or 0 < length == self.in_count,
+                # (zeros, activation) pairs: at least one
+                Request.INFER_SPARSE: not self.model_valid or (length > 0 and length % 2 == 0)}
         return None if need[frame_type] else ErrorCode.BAD_LENGTH
 
     def _answer(self, events):
@@ -178,9 +184,13 @@ class BoardModel:
                 return self._error(ErrorCode.BAD_IMAGE, request)
             self.model_valid, self.in_count, self.out_count = True, in_count, out_count
             return self._ack(request)
-        # INFER
+        # INFER, INFER-SPARSE
         if not self.model_valid:
             return self._error(ErrorCode.NO_MODEL, request)
+        if request == Request.INFER_SPARSE:
+            payload = sparse_activations(payload, self.in_count)
+            if payload is None:
+                return self._error(ErrorCode.BAD_POSITION, request)
         # the engine takes each byte's low act_width bits as a signed number
         bits = self.config.act_width
         acts = [(b & (1 << bits) - 1) - ((b << 1) & (1 << bits)) if bits < 8

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from tinyeie.contract.protocol import (
+    MAX_SKIP,
     STATUS_BYTES,
     STATUS_FIELDS,
+    STATUS_V1_BYTES,
     ErrorCode,
     LoaderError,
     Request,
@@ -20,7 +22,8 @@ from tinyeie.contract.protocol import (
 
 __all__ = ["Status", "InferResult", "status_payload", "parse_status", "argmax",
            "result_payload", "parse_result", "ack_payload", "parse_ack", "error_payload",
-           "parse_error", "load_start_payload", "infer_payload"]
+           "parse_error", "load_start_payload", "infer_payload", "sparse_payload",
+           "sparse_activations"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Status:
     out_count: int
     last_error: int
     last_loader_error: int
+    rx_buffer: int = 0          # version 2: the request inbox's bytes (0: none)
+    bit_cycles: int = 0         # version 2: the board's clock cycles a UART bit
 
     @property
     def last_error_name(self):
@@ -61,9 +66,13 @@ def status_payload(status):
 
 
 def parse_status(payload):
-    """A STATUS answer's payload as a :class:`Status`."""
-    _expect_length("STATUS", payload, STATUS_BYTES)
-    fields = dict(zip((name for name, _ in STATUS_FIELDS), struct.unpack(status_format(), payload)))
+    """A STATUS answer's payload as a :class:`Status`: a version-1 board's 12 bytes (its
+    ``rx_buffer`` and ``bit_cycles`` are then 0) or the current 16, whichever the version byte
+    says."""
+    want = STATUS_V1_BYTES if payload[:1] == b"\x01" else STATUS_BYTES
+    _expect_length("STATUS", payload, want)
+    fields = dict(zip((name for name, _ in STATUS_FIELDS), struct.unpack(status_format(want),
+                                                                          payload)))
     return Status(**{**fields, "model_valid": bool(fields["model_valid"])})
 
 
@@ -141,6 +150,41 @@ def infer_payload(activations):
         raise ValueError(f"INFER carries one signed byte per activation (-128..127), not "
                          f"{bad[0]}")
     return struct.pack(f"<{len(values)}b", *values)
+
+
+def sparse_payload(activations):
+    """INFER-SPARSE's payload: for each non-zero activation, the count of zeros before it (u8)
+    and its signed byte; a run of more than 255 zeros takes a pair whose activation is 0. The
+    zeros after the last pair are implied; an input of zeros is one pair ``(0, 0)`` (a frame
+    carries at least one).
+
+    >>> sparse_payload([0, 0, 5, -1] + [0] * 300 + [7]).hex(" ")
+    '02 05 00 ff ff 00 2c 07'
+    """
+    values = infer_payload(activations)     # checks the range
+    out = bytearray()
+    zeros = 0
+    for byte in values:
+        if byte == 0:
+            zeros += 1
+            continue
+        while zeros > MAX_SKIP:
+            out += bytes([MAX_SKIP, 0])
+            zeros -= MAX_SKIP + 1
+        out += bytes([zeros, byte])
+        zeros = 0
+    return bytes(out) or bytes(2)
+
+
+def sparse_activations(payload, in_count):
+    """The ``in_count`` activation bytes an INFER-SPARSE payload stands for, or None when its
+    pairs place one at or past ``in_count`` (the board answers BAD-POSITION)."""
+    out = bytearray()
+    for k in range(0, len(payload) - 1, 2):
+        out += bytes(payload[k]) + payload[k + 1:k + 2]
+        if len(out) > in_count:
+            return None
+    return bytes(out) + bytes(in_count - len(out))
 
 
 def _expect_length(name, payload, length):

@@ -29,7 +29,12 @@ from tinyeie.sim.pysim import (
 )
 from tinyeie.sw.host.board_model import BoardModel
 from tinyeie.sw.host.frames import FrameDecoder, encode_frame
-from tinyeie.sw.host.payloads import infer_payload, load_start_payload, parse_status
+from tinyeie.sw.host.payloads import (
+    infer_payload,
+    load_start_payload,
+    parse_status,
+    sparse_payload,
+)
 
 CONFIG = EngineConfig(pes=2, act_width=8, code_width=8, acc_width=24)
 TIMEOUT = 40
@@ -61,9 +66,12 @@ class Bench(ModelBench):
         # in_count, unless a test makes them disagree).
         self.engine_takes = engine_takes
         self.dut = RequestReceiver(CONFIG, timeout_cycles=TIMEOUT, preloaded=preloaded)
-        super().__init__(BoardModel(
-            CONFIG, lambda acts: ([0, 0, 0], 0) if engine_takes == COUNTS[0] else None,
-            stand_in_verdict, preloaded=preloaded))
+        self.model_acts = []            # what the model's engine was given, INFER by INFER
+
+        def engine(acts):
+            self.model_acts.append(list(acts))
+            return ([0, 0, 0], 0) if engine_takes == COUNTS[0] else None
+        super().__init__(BoardModel(CONFIG, engine, stand_in_verdict, preloaded=preloaded))
         self.results_owed = None          # (after answer k, for n cycles): results_owed high
 
     def run(self, watch=(), check=True, image_rules=True):
@@ -333,3 +341,107 @@ def test_parameters_are_checked():
         RequestReceiver(CONFIG, timeout_cycles=2.5)
     with pytest.raises(ValueError, match=r"\(in_count, out_count\), each 1..4095, not \(0, 3\)"):
         RequestReceiver(CONFIG, preloaded=(0, 3))
+
+
+# -- INFER-SPARSE ------------------------------------------------------------------------------
+
+SPARSE_CASES = [[0, 0, 5, 0, 0, -3], [7, 0, 0, 0, 0, 0], [0] * 6, [0, 0, 0, 0, 0, 1], ACTS]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_sparse_infers_give_the_engine_what_dense_ones_do(seed):
+    """Each INFER-SPARSE gives the engine the activations of the dense input, zeros and all,
+    and is answered as the model answers it; dense and sparse frames back to back."""
+    bench = Bench(preloaded=COUNTS, seed=seed)
+    for acts in SPARSE_CASES:
+        bench.request(Request.INFER_SPARSE, sparse_payload(acts))
+        bench.request(Request.INFER, infer_payload(acts))
+    # pairs that place a zero activation of their own, and fewer pairs than activations
+    bench.request(Request.INFER_SPARSE, bytes([1, 0, 0, 9]))
+    bench.run()
+    assert bench.acts == [a for acts in SPARSE_CASES for a in infer_acts(acts) * 2] \
+        + [0, 0, 9, 0, 0, 0]
+    assert [b for a in bench.model_acts for b in a] == bench.acts
+    assert all(answer[0] == AnswerKind.RESULT for answer in bench.answers)
+
+
+@pytest.mark.parametrize("payload, code, acts", [
+    (bytes([6, 1]), ErrorCode.BAD_POSITION, [0] * 6),           # the 7th activation
+    (bytes([2, 1, 2, 2, 0, 3]), ErrorCode.BAD_POSITION, [0, 0, 1, 0, 0, 2]),
+    (bytes([0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 0]), ErrorCode.BAD_POSITION,
+     [1, 2, 3, 4, 5, 6]),
+    (bytes([255, 1]), ErrorCode.BAD_POSITION, [0] * 6),
+])
+def test_a_sparse_infer_that_places_past_the_inputs_is_bad_position(payload, code, acts):
+    """Activations past the model's inputs are swallowed (the engine gets exactly its own),
+    the results thrown away, and the frame answered BAD-POSITION once its CRC holds; the
+    next INFER is served."""
+    bench = Bench(preloaded=COUNTS)
+    bench.request(Request.INFER_SPARSE, payload)
+    bench.request(Request.INFER, infer_payload(ACTS))
+    bench.run()
+    assert bench.answers[0][:4] == (AnswerKind.ERROR, code, Request.INFER_SPARSE, 1)
+    assert bench.answers[1][0] == AnswerKind.RESULT
+    assert bench.acts == acts + ACTS
+
+
+@pytest.mark.parametrize("length", [0, 3, 1023])
+def test_a_sparse_infer_of_a_bad_length_is_refused_at_its_header(length):
+    bench = Bench(preloaded=COUNTS)
+    bench.send(bytes([SOF, Request.INFER_SPARSE, length & 0xFF, length >> 8]))
+    bench.quiet()
+    bench.request(Request.INFER_SPARSE, sparse_payload(ACTS))
+    bench.run()
+    assert bench.answers[0][:3] == (AnswerKind.ERROR, ErrorCode.BAD_LENGTH,
+                                    Request.INFER_SPARSE)
+    assert bench.answers[1][0] == AnswerKind.RESULT
+    assert bench.acts == ACTS
+
+
+def test_a_sparse_infer_without_a_model_is_swallowed():
+    bench = Bench()
+    bench.request(Request.INFER_SPARSE, bytes(7))     # odd: any length without a model
+    bench.request(Request.INFER_SPARSE, sparse_payload(ACTS))
+    bench.run()
+    assert [a[:3] for a in bench.answers] == [
+        (AnswerKind.ERROR, ErrorCode.NO_MODEL, Request.INFER_SPARSE)] * 2
+    assert bench.acts == []
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_sparse_traffic(seed):
+    """Sparse frames good, damaged, cut, overlong and of odd lengths, between dense ones; each
+    answer as the model's, and the engine always gets whole inputs."""
+    rng = random.Random(100 + seed)
+    bench = Bench(preloaded=COUNTS, seed=seed)
+    for _ in range(14):
+        acts = [rng.choice([0, 0, 0, rng.randrange(-128, 128)]) for _ in range(COUNTS[0])]
+        frame = encode_frame(Request.INFER_SPARSE, sparse_payload(acts))
+        action = rng.choice(["sparse", "sparse", "dense", "corrupt", "cut", "overlong", "odd",
+                             "line", "status"])
+        if action == "sparse":
+            bench.send(frame)
+        elif action == "dense":
+            bench.request(Request.INFER, infer_payload(acts))
+        elif action == "corrupt":
+            damaged = bytearray(frame)
+            damaged[rng.randrange(4, len(frame))] ^= 1 << rng.randrange(8)
+            bench.send(damaged)
+            bench.quiet()
+        elif action == "cut":
+            bench.send(frame[:rng.randrange(1, len(frame))])
+            bench.quiet()
+        elif action == "overlong":
+            bench.request(Request.INFER_SPARSE, bytes(rng.randrange(256) for _ in range(
+                2 * rng.randrange(1, 8))))
+        elif action == "odd":
+            bench.request(Request.INFER_SPARSE, bytes(2 * rng.randrange(4) + 1))
+            bench.quiet()
+        elif action == "line":
+            bench.send(frame[:rng.randrange(len(frame))])
+            bench.line_error()
+            bench.quiet()
+        else:
+            bench.request(Request.STATUS)
+    bench.run()
+    assert len(bench.acts) % COUNTS[0] == 0

@@ -12,7 +12,14 @@ import random
 import pytest
 from amaranth.hdl import Module
 
-from tinyeie.hw.uart import RxError, UARTReceiver, UARTTransmitter, baud_divisor, frame_bits
+from tinyeie.hw.uart import (
+    RxError,
+    UARTReceiver,
+    UARTTransmitter,
+    baud_divisor,
+    frame_bits,
+    receiver_tolerance,
+)
 from tinyeie.sim.pysim import check_stream_rules, simulate, stream_put
 
 NONE, FRAMING, OVERRUN = RxError.NONE, RxError.FRAMING, RxError.OVERRUN
@@ -85,6 +92,11 @@ def test_baud_divisor():
         baud_divisor(12e6 * 1.0204, 3_000_000)
     with pytest.raises(ValueError, match=r"at least 4000000 Hz"):
         baud_divisor(3e6, 1_000_000)
+    # the ULX3S: 50 MHz / 17 is 1.96 % slow of 3 Mbaud, within half of 4.64 %
+    assert baud_divisor(50e6, 3_000_000) == 17
+    assert receiver_tolerance(17) == pytest.approx(7.5 / 161.5)
+    with pytest.raises(ValueError, match=r"4\.17% off 4000000 baud \(at most 2\.19%\)"):
+        baud_divisor(50e6, 4_000_000)     # 50 MHz / 12
 
 
 def test_frame_bits():
