@@ -182,7 +182,7 @@ def _packed(model, config, data):
 
 
 def simulate(model, data=None, images=100, *, board=None, config=None, netlist=None,
-             waves=None, baud=115200, progress=False):
+             waves=None, baud=115200, link_v1=False, progress=False):
     """Run the first ``images`` test inputs of ``data`` (default MNIST) through the engine's RTL
     on Verilator, checked bit for bit against the golden model: the dict ``tinyeie sim --json``
     prints (``mismatches``, ``first_mismatch``, ``errors``, cycles).
@@ -192,7 +192,9 @@ def simulate(model, data=None, images=100, *, board=None, config=None, netlist=N
     ``config``: the engine (for a board, only its ``pes`` counts); ``netlist``: with ``board``,
     a gate-level netlist of it to simulate instead of the RTL (``"synth"``: synthesise one into
     build/BOARD-gate). ``waves``: a ``.fst`` or ``.vcd`` file to record (RTL only). ``baud``:
-    a board's UART, simulated at its real bit time (the dict then has ``images_per_second``).
+    a board's UART, simulated at its real bit time (the dict then has ``images_per_second``);
+    ``link_v1``: the host sends dense INFERs one at a time (else sparse ones where shorter, and
+    ahead where the board allows).
     Needs a C++ compiler and make (:class:`~tinyeie.contract.errors.ToolMissing` if there are none).
     """
     from tinyeie.sim.harness import require_build_tools
@@ -224,7 +226,7 @@ def simulate(model, data=None, images=100, *, board=None, config=None, netlist=N
                                f"{b.name}` writes one (tinyeie.netlist.v), or pass --netlist "
                                f"synth")
         return simulate_board(b, packed, images, data=data, progress=progress, netlist=netlist,
-                              waves=waves, baud=baud)
+                              waves=waves, baud=baud, link_v1=link_v1)
     from tinyeie.sim.engine_bench import simulate_engine
 
     packed = _packed(model, config, data)
@@ -304,8 +306,9 @@ def infer(host, packed, x, labels=None, *, progress=False, name="the model image
                            f"or load this one with --load")
     inputs = input_activations(x, packed.config)
     golden = golden_logits(packed, inputs)
-    answers = [host.infer(vector) for vector in tqdm(inputs, unit="input", desc="board",
-                                                     disable=not progress, leave=False)]
+    with tqdm(total=len(inputs), unit="input", desc="board", disable=not progress,
+              leave=False) as bar:
+        answers = host.infer_many(inputs, progress=lambda done: bar.update(done - bar.n))
     logits = np.array([list(a.logits) for a in answers], dtype=np.int64)
     differ = np.flatnonzero((logits != golden).any(axis=1))
     result = {

@@ -49,6 +49,14 @@ class Board:
     notes: str = ""
     max_baud: int = DEFAULT_BAUD   # the fastest UART the board's USB-serial chip and clock allow
     max_baud_why: str = ""         # ... and what sets it, for the error message
+    # The protocol's INFER-SPARSE and request inbox (docs/protocol.md): ECP5 only for now, as
+    # the iCE40UP5K's logic is full (they take about 160 of its 5280 cells).
+    link_sparse: bool = False
+    rx_buffer: int = 0
+
+    def link_options(self):
+        """The board top's protocol options: ``sparse`` and ``rx_buffer``."""
+        return {"sparse": self.link_sparse, "rx_buffer": self.rx_buffer}
 
     def clock_output_hz(self):
         """The clock the design really runs at: the PLL's nearest output, or the oscillator's
@@ -134,7 +142,8 @@ BOARDS = {b.name: b for b in [
         leds=tuple(("led", k) for k in range(4)), status_led=("led", 7),
         openfpgaloader="ulx3s",
         notes="class in binary on LEDs 0-3; LED 7: model loaded",
-        max_baud=3_000_000, max_baud_why="its FTDI FT231X's limit"),
+        max_baud=3_000_000, max_baud_why="its FTDI FT231X's limit",
+        link_sparse=True, rx_buffer=1024),
     Board(
         name="ecpix5", description="LambdaConcept ECPIX-5 85F (ECP5 LFE5UM5G-85F)",
         platform="ecpix5:ECPIX585Platform", family="ecp5",
@@ -144,7 +153,8 @@ BOARDS = {b.name: b for b in [
         leds=tuple(("rgb_led", k) for k in range(4)),
         openfpgaloader="ecpix5",
         notes="class in binary on the four RGB LEDs (green)",
-        max_baud=3_000_000, max_baud_why="its FTDI FT2232H's limit"),
+        max_baud=3_000_000, max_baud_why="its FTDI FT2232H's limit",
+        link_sparse=True, rx_buffer=1024),
 ]}
 
 

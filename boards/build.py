@@ -73,7 +73,7 @@ def build_board(board, model, *, pes=None, build_dir=None, baud=DEFAULT_BAUD, pr
 
     clock_hz = top.clock_hz()
     write_text(build_dir / "top.v", verilog.convert(
-        BoardTop(cfg, divisor=divisor, flash_boot=board.flash_boot,
+        BoardTop(cfg, divisor=divisor, flash_boot=board.flash_boot, **board.link_options(),
                  packed=baked, clock_hz=clock_hz), name="tinyeie_board", emit_src=False))
     result = build_bitstream(board.make_platform(), top, DESIGN_NAME, build_dir,
                              nextpnr_opts="--timing-allow-fail", progress=progress)

@@ -20,7 +20,7 @@ from tinyeie.sw.compiler.pack import layer_descriptor
 __all__ = ["BoardTop", "PlatformTop", "CLASS_BITS", "RX_BUFFER"]
 
 CLASS_BITS = 4      # LEDs show the class in binary: 0..9 needs four
-# The request inbox: one iCE40 block RAM (256 x 16 bits). At 3 Mbaud it holds what arrives in
+# The request inbox: one block RAM (iCE40: 256 x 16 bits). At 3 Mbaud it holds what arrives in
 # 850 us (20,000 cycles at 24 MHz), against LeNet-300-100's 2,552 engine cycles and 51-byte RESULT.
 RX_BUFFER = 256
 
@@ -41,8 +41,10 @@ class BoardTop(wiring.Component):
         The protocol's frame timeout and engine timeout.
     clock_hz : float
         The clock frequency (the flash needs 3 us between waking up and the first read).
+    sparse : bool
+        The protocol takes INFER-SPARSE frames.
     rx_buffer : int
-        Bytes of the protocol's request inbox (:data:`RX_BUFFER`; 0 for none).
+        Bytes of the protocol's request inbox (0 for none).
 
     Members
     -------
@@ -61,7 +63,7 @@ class BoardTop(wiring.Component):
     def __init__(self, config, *, divisor, flash_boot, flash_offset=MODEL_FLASH_OFFSET,
                  packed=None, timeout_cycles=TIMEOUT_CYCLES,
                  engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, clock_hz=MAX_CLK_FREQ,
-                 rx_buffer=None):
+                 sparse=True, rx_buffer=RX_BUFFER):
         self._config = config
         self._divisor = divisor
         self._flash_boot = flash_boot
@@ -70,7 +72,7 @@ class BoardTop(wiring.Component):
         self._timeout_cycles = timeout_cycles
         self._engine_timeout_cycles = engine_timeout_cycles
         self._clock_hz = clock_hz
-        self._rx_buffer = RX_BUFFER if rx_buffer is None else rx_buffer
+        self._sparse, self._rx_buffer = sparse, rx_buffer
         super().__init__({
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
@@ -97,7 +99,8 @@ class BoardTop(wiring.Component):
         m.submodules.tx = tx = UARTTransmitter(divisor=self._divisor)
         m.submodules.server = server = ModelServer(
             cfg, packed=self._packed, preloaded=preloaded, timeout_cycles=self._timeout_cycles,
-            engine_timeout_cycles=self._engine_timeout_cycles, rx_buffer=self._rx_buffer,
+            engine_timeout_cycles=self._engine_timeout_cycles, sparse=self._sparse,
+            rx_buffer=self._rx_buffer,
             bit_cycles=self._divisor)
 
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
@@ -165,7 +168,8 @@ class PlatformTop(Elaboratable):
 
         m.submodules.top = top = BoardTop(
             self.config, divisor=board.uart_divisor(self.baud),
-            flash_boot=board.flash_boot, packed=self.packed, clock_hz=self.clock_hz())
+            flash_boot=board.flash_boot, packed=self.packed, clock_hz=self.clock_hz(),
+            **board.link_options())
         uart = platform.request("uart", 0, dir="-")
         m.d.comb += [top.rx.eq(_buffer(m, "uart_rx", "i", uart.rx).i),
                      _buffer(m, "uart_tx", "o", uart.tx).o.eq(top.tx)]

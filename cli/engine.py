@@ -115,6 +115,9 @@ def register(sub):
     p.add_argument("--baud", type=integer(300, 12_000_000), default=115200,
                    help="with --board: the UART's baud rate, simulated at the board's real bit "
                         "time (images per second at the board's clock)")
+    p.add_argument("--link-v1", action="store_true",
+                   help="with --board: send dense INFERs, each after the previous answer (as "
+                        "protocol version 1), instead of sparse ones where shorter, sent ahead")
     p.add_argument("--waves", metavar="FILE", help="record the waveforms into FILE (.fst, or "
                    ".vcd for any viewer); all images in one run")
     add_config_options(p)
@@ -136,6 +139,7 @@ def cmd_sim(args):
         config = EngineConfig(pes=args.pes) if args.pes is not None else None
     stats = simulate(args.model, data, args.images, board=args.board, config=config,
                      netlist=args.netlist, waves=args.waves, baud=args.baud,
+                     link_v1=args.link_v1,
                      progress=not args.json)
     status = 0 if stats["mismatches"] == 0 else 1
     if args.json:

@@ -8,14 +8,15 @@ Python: the serial host imports it without Amaranth.
 import enum
 
 __all__ = ["SOF", "MAX_PAYLOAD", "PROTOCOL_VERSION", "TIMEOUT_CYCLES", "ENGINE_TIMEOUT_CYCLES",
-           "MAX_OUTPUTS", "MAX_SKIP", "Request", "Response",
+           "MAX_OUTPUTS", "MAX_SKIP", "Request", "Response", "Feature",
            "ErrorCode", "LoaderError", "DROPPING", "STATUS_FIELDS", "STATUS_BYTES",
            "STATUS_V1_BYTES", "status_format", "doc_name"]
 
 SOF = 0x5A                  # start of frame
 MAX_PAYLOAD = 1024          # payload bytes of a frame, either direction
 # STATUS's first byte. Version 2 added INFER-SPARSE, BAD-POSITION, the request inbox (a host
-# may send an INFER before the previous one is answered) and STATUS's rx_buffer and bit_cycles.
+# may send an INFER before the previous one is answered) and STATUS's features, rx_buffer and
+# bit_cycles (a build says there which of them it has).
 PROTOCOL_VERSION = 2
 TIMEOUT_CYCLES = 1 << 20    # the board's timeout, in clock cycles (44 ms at 24 MHz)
 # How long an INFER may keep the board waiting on its engine, in clock cycles (175 ms at 24 MHz):
@@ -64,6 +65,13 @@ class ErrorCode(enum.IntEnum):
     BAD_POSITION = 11
 
 
+class Feature(enum.IntFlag):
+    """STATUS's ``features`` bits: what a version-2 board's build takes beyond version 1."""
+
+    #: INFER-SPARSE frames (without it the type is unknown to the board).
+    SPARSE = 1
+
+
 class LoaderError(enum.IntEnum):
     """Why a model image was refused: the loader's verdict, reported in STATUS.
 
@@ -92,13 +100,14 @@ class LoaderError(enum.IntEnum):
 # After these errors the board drops bytes until the line has been quiet for the timeout.
 DROPPING = frozenset({ErrorCode.BAD_LENGTH, ErrorCode.UNKNOWN_TYPE, ErrorCode.LINE})
 
-#: The STATUS payload, in order: (field, bytes), each little-endian unsigned. ``rx_buffer``:
-#: the bytes the board's request inbox holds (what may arrive while it is busy);
-#: ``bit_cycles``: its clock cycles a UART bit (so a host converts engine cycles to bytes).
+#: The STATUS payload, in order: (field, bytes), each little-endian unsigned. ``features``:
+#: :class:`Feature` bits; ``rx_buffer``: the bytes the board's request inbox holds (what may
+#: arrive while it is busy, 0 for none); ``bit_cycles``: its clock cycles a UART bit (so a
+#: host converts engine cycles to bytes).
 STATUS_FIELDS = (
     ("version", 1), ("model_valid", 1), ("pes", 1), ("act_width", 1), ("code_width", 1),
     ("acc_width", 1), ("in_count", 2), ("out_count", 2), ("last_error", 1),
-    ("last_loader_error", 1), ("rx_buffer", 2), ("bit_cycles", 2),
+    ("last_loader_error", 1), ("features", 1), ("rx_buffer", 2), ("bit_cycles", 2),
 )
 STATUS_BYTES = sum(size for _, size in STATUS_FIELDS)
 #: A version-1 board's STATUS: the fields up to ``last_loader_error``.

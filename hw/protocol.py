@@ -61,6 +61,8 @@ class HostProtocol(wiring.Component):
     preloaded : (int, int), optional
         ``(in_count, out_count)`` of a model the engine holds from the bitstream: ``model_valid``
         is then 1 from power-up.
+    sparse : bool
+        Take INFER-SPARSE frames (:class:`~tinyeie.hw.request_receiver.RequestReceiver`).
     rx_buffer : int
         Bytes of the request inbox (:class:`~tinyeie.hw.request_inbox.RequestInbox`, a power
         of two) between the UART and the receiver, where a request sent ahead waits while the
@@ -109,8 +111,8 @@ class HostProtocol(wiring.Component):
     """
 
     def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES,
-                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, preloaded=None, rx_buffer=0,
-                 bit_cycles=0):
+                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, preloaded=None, sparse=True,
+                 rx_buffer=0, bit_cycles=0):
         if (isinstance(engine_timeout_cycles, bool) or not isinstance(engine_timeout_cycles, int)
                 or not 2 <= engine_timeout_cycles < 1 << CYCLE_WIDTH
                 or engine_timeout_cycles & (engine_timeout_cycles - 1)):
@@ -120,7 +122,7 @@ class HostProtocol(wiring.Component):
         # count as created where this block is, for Amaranth's warning about unused blocks).
         self.inbox = RequestInbox(rx_buffer, src_loc_at=1) if rx_buffer else None
         self.receiver = RequestReceiver(config, timeout_cycles=timeout_cycles,
-                                        preloaded=preloaded, rx_buffer=rx_buffer,
+                                        preloaded=preloaded, sparse=sparse, rx_buffer=rx_buffer,
                                         bit_cycles=bit_cycles, src_loc_at=1)
         self.slot = AnswerSlot(src_loc_at=1)
         self.transmitter = AnswerTransmitter(config, src_loc_at=1)

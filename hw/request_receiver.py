@@ -9,7 +9,7 @@ frame's answer (an :class:`~tinyeie.hw.answer.Answer`) for the transmitter.
 import operator
 from contextlib import contextmanager
 
-from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import crc, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -24,6 +24,7 @@ from tinyeie.contract.protocol import (
     SOF,
     TIMEOUT_CYCLES,
     ErrorCode,
+    Feature,
     LoaderError,
     Request,
 )
@@ -65,6 +66,10 @@ class RequestReceiver(wiring.Component):
     preloaded : (int, int), optional
         ``(in_count, out_count)`` of a model in the engine from the bitstream (valid from
         power-up).
+    sparse : bool
+        Take INFER-SPARSE frames (without, their type is unknown: the iCE40UP5K has no room).
+    rx_buffer, bit_cycles : int
+        What STATUS reports of the request inbox in front of this block and of the UART.
 
     Members
     -------
@@ -106,8 +111,8 @@ class RequestReceiver(wiring.Component):
         What STATUS reports.
     """
 
-    def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES, preloaded=None, rx_buffer=0,
-                 bit_cycles=0, src_loc_at=0):
+    def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES, preloaded=None, sparse=True,
+                 rx_buffer=0, bit_cycles=0, src_loc_at=0):
         if isinstance(timeout_cycles, bool) or not isinstance(timeout_cycles, int):
             raise TypeError(f"timeout_cycles must be an integer, not {timeout_cycles!r}")
         if timeout_cycles < 2:
@@ -124,6 +129,7 @@ class RequestReceiver(wiring.Component):
         self._timeout_cycles = timeout_cycles
         self._preloaded = preloaded
         self._rx_buffer, self._bit_cycles = rx_buffer, bit_cycles
+        self._sparse = bool(sparse)
         self._length_bits = load_length_bits(config)
         super().__init__({
             "i_rx": In(stream.Signature(RxByte)),
@@ -192,6 +198,7 @@ class RequestReceiver(wiring.Component):
                      status.in_count.eq(in_count), status.out_count.eq(out_count),
                      status.last_error.eq(last_error),
                      status.last_loader_error.eq(last_loader_error),
+                     status.features.eq(Feature.SPARSE if self._sparse else 0),
                      status.rx_buffer.eq(self._rx_buffer), status.bit_cycles.eq(self._bit_cycles)]
 
         rx = self.i_rx
@@ -218,8 +225,12 @@ class RequestReceiver(wiring.Component):
         frame_type = Signal(8)
         count = Signal(range(MAX_PAYLOAD + 1))     # payload bytes still to come
         sink = Signal(_Sink)
-        left = Signal(COUNT_BITS)       # activations the engine still needs for this INFER
-        sparse = frame_type == Request.INFER_SPARSE
+        if self._sparse:
+            left = Signal(COUNT_BITS)   # activations the engine still needs for this INFER
+            sparse = frame_type == Request.INFER_SPARSE
+        else:
+            left = count                # one payload byte an activation
+            sparse = C(0)
         second = Signal()               # INFER-SPARSE: the next byte is a pair's activation
         skip = Signal(8)                # ... and this many zeros go before it
         # The frame's error: set when found (or, for NO-MODEL and SEQUENCE, at the header and
@@ -247,8 +258,9 @@ class RequestReceiver(wiring.Component):
         image_ok = self.loader_done & self.loader_ok & (boot_end | (load_full & ~overlong))
         zero_out = Signal()             # the activation offered is a zero the frame skipped
         m.d.comb += [acts.payload.eq(Mux(zero_out, 0, byte.as_signed())), image.payload.eq(byte)]
-        with m.If(acts.valid & acts.ready):
-            m.d.sync += left.eq(left - 1)
+        if self._sparse:
+            with m.If(acts.valid & acts.ready):
+                m.d.sync += left.eq(left - 1)
         # The RESULT announces out_count logits up front: the engine must give that many, and
         # they must fit a frame.
         counts_agree = ((self.engine_out_count == out_count) & (out_count != 0)
@@ -289,7 +301,8 @@ class RequestReceiver(wiring.Component):
             with frame_state("TYPE"):
                 with m.If(got):
                     m.d.sync += frame_type.eq(byte)
-                    with m.If((byte == 0) | (byte > max(Request))):
+                    last_type = Request.INFER_SPARSE if self._sparse else Request.INFER
+                    with m.If((byte == 0) | (byte > last_type)):
                         m.d.sync += code.eq(ErrorCode.UNKNOWN_TYPE)
                         m.next = "ERROR"
                     with m.Else():
@@ -313,9 +326,10 @@ class RequestReceiver(wiring.Component):
                         # without a model any length is swallowed and answered NO-MODEL
                         m.d.comb += fits.eq(~model_valid
                                             | ((length == in_count) & (length != 0)))
-                    with m.Case(Request.INFER_SPARSE):
-                        # whole (zeros, activation) pairs, at least one
-                        m.d.comb += fits.eq(~model_valid | (~length[0] & (length != 0)))
+                    if self._sparse:
+                        with m.Case(Request.INFER_SPARSE):
+                            # whole (zeros, activation) pairs, at least one
+                            m.d.comb += fits.eq(~model_valid | (~length[0] & (length != 0)))
                 with m.If(got):
                     m.d.sync += count.eq(length)
                     with m.If(~fits | (length > MAX_PAYLOAD)):
@@ -341,7 +355,9 @@ class RequestReceiver(wiring.Component):
                             with m.Case(Request.INFER, Request.INFER_SPARSE):
                                 with m.If(model_valid):
                                     m.d.comb += self.infer_start.eq(1)
-                                    m.d.sync += [sink.eq(_Sink.ENGINE), left.eq(in_count)]
+                                    m.d.sync += sink.eq(_Sink.ENGINE)
+                                    if self._sparse:
+                                        m.d.sync += left.eq(in_count)
                                 with m.Else():
                                     m.d.sync += code.eq(ErrorCode.NO_MODEL)
 
@@ -354,27 +370,13 @@ class RequestReceiver(wiring.Component):
                     with m.Case(_Sink.ENGINE):
                         # swallowed once the inference is given up
                         offer = rx.valid & good & ~self.results_owed & ~given_up
-                        with m.If(~sparse):
-                            m.d.comb += [acts.valid.eq(offer),
-                                         rx.ready.eq(~good | given_up
-                                                     | (acts.ready & ~self.results_owed))]
-                        with m.Elif(second & (left != 0)):
-                            # a pair's zeros, then its activation (the byte waits meanwhile)
-                            m.d.comb += [acts.valid.eq(offer), zero_out.eq(skip != 0),
-                                         rx.ready.eq(~good | given_up
-                                                     | ((skip == 0) & acts.ready
-                                                        & ~self.results_owed))]
-                            with m.If(acts.valid & acts.ready & (skip != 0)):
-                                m.d.sync += skip.eq(skip - 1)
-                        with m.Elif(second):
-                            # past the model's inputs: swallowed, BAD-POSITION at the end
-                            with m.If(got):
-                                m.d.sync += code.eq(ErrorCode.BAD_POSITION)
-                        with m.Else():
-                            with m.If(got):
-                                m.d.sync += skip.eq(byte)
-                        with m.If(sparse & got):
-                            m.d.sync += second.eq(~second)
+                        dense = [acts.valid.eq(offer),
+                                 rx.ready.eq(~good | given_up | (acts.ready & ~self.results_owed))]
+                        if not self._sparse:
+                            m.d.comb += dense
+                        else:
+                            self._sparse_payload(m, dense, offer, sparse, second, skip, left,
+                                                 zero_out, code, got)
                 with m.If(got):
                     m.d.sync += count.eq(count - 1)
                     with m.If(count == 1):
@@ -404,7 +406,7 @@ class RequestReceiver(wiring.Component):
             with frame_state("CRC-LOW"):
                 with m.If(got):
                     # INFER-SPARSE: the zeros after the last pair first
-                    with m.If((sink == _Sink.ENGINE) & (left != 0)):
+                    with m.If((sink == _Sink.ENGINE) & (left != 0) & sparse):
                         m.next = "PAD"
                     with m.Else():
                         m.next = "END"
@@ -462,6 +464,9 @@ class RequestReceiver(wiring.Component):
                     acts.valid.eq((sink == _Sink.ENGINE) & (left != 0) & ~self.results_owed
                                   & ~given_up),
                     zero_out.eq(1)]
+                if not self._sparse:
+                    with m.If(acts.valid & acts.ready):
+                        m.d.sync += count.eq(count - 1)
                 with m.If((sink != _Sink.ENGINE) | (left == 0) | given_up):
                     with m.If(code.matches(ErrorCode.LINE, ErrorCode.TIMEOUT)):
                         m.next = "ERROR"
@@ -520,3 +525,28 @@ class RequestReceiver(wiring.Component):
         with m.If(self.boot_busy):
             m.d.sync += model_valid.eq(0)
         return m
+
+    def _sparse_payload(self, m, dense, offer, sparse, second, skip, left, zero_out, code, got):
+        """An INFER(-SPARSE)'s payload bytes to the engine: a dense INFER's as they come, an
+        INFER-SPARSE's pairs as their zeros then their activation, nothing past the inputs."""
+        rx, acts = self.i_rx, self.o_activations
+        good = rx.payload.error == RxError.NONE
+        given_up = self.engine_given_up
+        with m.If(~sparse):
+            m.d.comb += dense
+        with m.Elif(second & (left != 0)):
+            # a pair's zeros, then its activation (the byte waits meanwhile)
+            m.d.comb += [acts.valid.eq(offer), zero_out.eq(skip != 0),
+                         rx.ready.eq(~good | given_up
+                                     | ((skip == 0) & acts.ready & ~self.results_owed))]
+            with m.If(acts.valid & acts.ready & (skip != 0)):
+                m.d.sync += skip.eq(skip - 1)
+        with m.Elif(second):
+            # past the model's inputs: swallowed, BAD-POSITION at the end
+            with m.If(got):
+                m.d.sync += code.eq(ErrorCode.BAD_POSITION)
+        with m.Else():
+            with m.If(got):
+                m.d.sync += skip.eq(rx.payload.data)
+        with m.If(sparse & got):
+            m.d.sync += second.eq(~second)

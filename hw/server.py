@@ -30,9 +30,9 @@ class ModelServer(wiring.Component):
         A model in the engine's memories from the bitstream.
     preloaded : (int, int), optional
         That model's ``(in_count, out_count)``: it is valid from power-up.
-    timeout_cycles, engine_timeout_cycles, rx_buffer, bit_cycles : int
-        The protocol's frame timeout, engine timeout, request inbox and UART bit time
-        (:class:`~tinyeie.hw.protocol.HostProtocol`).
+    timeout_cycles, engine_timeout_cycles, sparse, rx_buffer, bit_cycles
+        The protocol's frame timeout, engine timeout, INFER-SPARSE, request inbox and UART bit
+        time (:class:`~tinyeie.hw.protocol.HostProtocol`).
 
     Members
     -------
@@ -64,11 +64,12 @@ class ModelServer(wiring.Component):
     predicted_valid: Out(1)
 
     def __init__(self, config, *, packed=None, preloaded=None, timeout_cycles=TIMEOUT_CYCLES,
-                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, rx_buffer=0, bit_cycles=0):
+                 engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, sparse=True, rx_buffer=0,
+                 bit_cycles=0):
         # Built here so that testbenches can watch the parts.
         self.protocol = HostProtocol(config, timeout_cycles=timeout_cycles,
                                      engine_timeout_cycles=engine_timeout_cycles,
-                                     preloaded=preloaded, rx_buffer=rx_buffer,
+                                     preloaded=preloaded, sparse=sparse, rx_buffer=rx_buffer,
                                      bit_cycles=bit_cycles)
         self.loader = ImageLoader(config)
         self.engine = Engine(config, packed)

@@ -60,7 +60,7 @@ def link_figures(board, divisor, out):
 
 
 def simulate_board(board, packed, images, *, data=None, progress=True, netlist=None,
-                   waves=None, baud=DEFAULT_BAUD):
+                   waves=None, baud=DEFAULT_BAUD, link_v1=False):
     """Run the first ``images`` test inputs of ``data`` (default MNIST) through ``board``'s
     design with the packed model ``packed`` (its config is the board's engine); a dict of the
     measurements, as :func:`~tinyeie.sim.engine_bench.simulate_engine` gives them.
@@ -69,7 +69,10 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
     with ``packed`` on ECP5, where the model is in its block RAM) instead of the RTL, at the
     board's own UART divisor and frame timeout. ``waves``: a file (``.fst`` or ``.vcd``) for
     the RTL's waveforms. The UART runs at the board's real bit time for ``baud``, so the
-    images per second (:func:`link_figures`) are the board's."""
+    images per second (:func:`link_figures`) are the board's. The host sends INFER-SPARSE
+    frames where shorter and sends ahead where the board allows (as
+    :class:`~tinyeie.sw.host.board.Board`); ``link_v1``: dense INFERs, one at a time, as
+    protocol version 1 had it."""
     cfg = packed.config
     divisor = board.uart_divisor(baud)
     # the frame timeout only has to outlast a byte: short, so bad-frame waits stay short
@@ -92,7 +95,7 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
         follower.start()
         started = time.monotonic()
         try:
-            args = {"progress": str(counter)}
+            args = {"progress": str(counter), "link": not link_v1}
             if netlist is not None:
                 args["reset"] = None        # the netlist's only reset is the PLL's lock
             out = run_board(board, cfg, packed, inputs, args=args,
@@ -116,6 +119,7 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
         "errors": int((out["classes"] != labels).sum()),
         **figures,
         **link_figures(board, divisor, out),
+        "link": "version 1: dense, one at a time" if link_v1 else "sparse where shorter, ahead",
         "boot": "SPI flash" if board.flash_boot else "block RAM from the bitstream",
         "level": "gate" if netlist is not None else "rtl",
         **({"netlist": str(netlist)} if netlist is not None else {}),

@@ -35,11 +35,14 @@ def board_build(board, config, packed, rtl_flash=False, waves=False, divisor=SIM
 
     def design():
         top = BoardTop(config, divisor=divisor, flash_boot=board.flash_boot,
-                       packed=baked, timeout_cycles=timeout, clock_hz=1e9 / SIM_PERIOD_NS)
+                       packed=baked, timeout_cycles=timeout, clock_hz=1e9 / SIM_PERIOD_NS,
+                       **board.link_options())
         return SimBoard(top, RTL_FLASH_BYTES, MODEL_FLASH_OFFSET) if rtl_flash else top
     timing = "" if (divisor, timeout) == (SIM_DIVISOR, SIM_TIMEOUT) else f"_d{divisor}t{timeout}"
+    link = board.link_options()
+    link = f"_s{int(link['sparse'])}r{link['rx_buffer']}"
     return build(design, f"board_{board.name}{config.pes}" + ("_rtlflash" if rtl_flash else "")
-                 + timing, waves=waves or None)
+                 + timing + link, waves=waves or None)
 
 
 def run_board(board, config, packed, inputs, testcase="board_classifies", *, flash_image=None,

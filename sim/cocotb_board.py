@@ -5,6 +5,8 @@ end (:class:`~tinyeie.sim.uart_model.UARTHost`) speaks the protocol of docs/prot
 ``rx``/``tx``, and on flash-boot boards a SPI flash model holds the model image.
 """
 
+from dataclasses import replace
+
 import cocotb
 import numpy as np
 from cocotb.triggers import Event, RisingEdge
@@ -16,6 +18,7 @@ from tinyeie.sim.harness import sim_args
 from tinyeie.sim.streams import start_clock
 from tinyeie.sim.uart_model import UARTHost
 from tinyeie.sw.host.frames import Frame, FrameDecoder, encode_frame
+from tinyeie.sw.host.link import infer_request, send_ahead
 from tinyeie.sw.host.payloads import (
     infer_payload,
     load_start_payload,
@@ -108,17 +111,23 @@ async def board_classifies(dut):
     args = sim_args()
     host, status = await booted(dut, args)
     inputs = np.load(args["inputs"])
-    window = args.get("window", 1)
-    requests = [encode_frame(Request.INFER, infer_payload(vector)) for vector in inputs]
+    # as the serial host does: sparse frames where shorter, sent ahead where the inbox allows
+    if not args.get("link", True):
+        status = replace(status, version=1)
+    requests = [encode_frame(*infer_request(vector, status)) for vector in inputs]
     period = args["period_ns"]
-    answered = []
+    answered, sent = [], []
+    longest = [None]
     progress = Event()
 
     async def sender():
         for k, raw in enumerate(requests):
+            window = send_ahead(status, longest[0] and 2 * longest[0])
             while k - len(answered) >= window:
                 progress.clear()
                 await progress.wait()
+                window = send_ahead(status, longest[0] and 2 * longest[0])
+            sent.append(_now_cycles(period) - start)
             await host.send(raw)
 
     start = _now_cycles(period)
@@ -130,6 +139,7 @@ async def board_classifies(dut):
         progress.set()
         assert frame.type == Response.RESULT, f"INFER answered with {frame}"
         result = parse_result(frame.payload)
+        longest[0] = max(longest[0] or 0, result.cycles)
         logits.append(result.logits)
         classes.append(result.cls)
         cycles.append(result.cycles)
@@ -138,7 +148,8 @@ async def board_classifies(dut):
                 f.write(str(len(logits)))
     np.savez(args["output"], logits=np.array(logits), classes=np.array(classes),
              cycles=np.array(cycles), in_count=status.in_count, out_count=status.out_count,
-             answered_at=np.array(answered), request_bytes=np.array([len(r) for r in requests]))
+             answered_at=np.array(answered), sent_at=np.array(sent),
+             request_bytes=np.array([len(r) for r in requests]))
 
 
 @cocotb.test()

@@ -25,6 +25,7 @@ from tinyeie.contract.protocol import (
     doc_name,
 )
 from tinyeie.sw.host.frames import Frame, FrameDecoder, encode_frame
+from tinyeie.sw.host.link import infer_request, send_ahead
 from tinyeie.sw.host.payloads import (
     argmax,
     infer_payload,
@@ -56,6 +57,9 @@ _ADVICE = {
     ErrorCode.LINE: "the board's UART saw a framing error or overrun: check the baud rate and "
                     "the wiring, then try again",
     ErrorCode.NOISE: "the board saw stray bytes outside a frame",
+    ErrorCode.BAD_POSITION: "the board refused an INFER-SPARSE whose pairs place an activation "
+                            "past the model's inputs: are host and bitstream from the same "
+                            "tinyeie version?",
     ErrorCode.ENGINE_FAULT: "the board's engine could not finish the model (it ran past the "
                             "engine timeout, or took or gave other numbers of values than the "
                             "model image's header counts): the image disagrees with itself; "
@@ -144,6 +148,7 @@ class Board:
         self._clock = clock
         self._sleep = sleep
         self._quiet_from = clock()      # when the board listens again
+        self._status = None             # the last STATUS: which frames the board takes
 
     @classmethod
     def open(cls, device, baudrate=115200, timeout=2.0):
@@ -163,8 +168,9 @@ class Board:
 
     def status(self):
         """The board's :class:`~tinyeie.sw.host.payloads.Status`."""
-        return self._retrying(lambda: self._parse(
+        self._status = self._retrying(lambda: self._parse(
             parse_status, self._request(Request.STATUS, expect=Response.STATUS)))
+        return self._status
 
     def load(self, image, chunk=MAX_PAYLOAD, progress=True):
         """Load a model image (the bytes of a ``model.bin``); the board checks it at the end.
@@ -199,16 +205,72 @@ class Board:
     def infer(self, activations):
         """Classify one input: ``activations`` are the model's inputs as signed integers.
 
-        Returns an :class:`~tinyeie.sw.host.payloads.InferResult` (logits, class, cycles).
+        Returns an :class:`~tinyeie.sw.host.payloads.InferResult` (logits, class, cycles). The
+        input goes as an INFER-SPARSE when the board takes those and it is shorter
+        (:func:`~tinyeie.sw.host.link.infer_request`; known once :meth:`status` was asked).
         """
+        request, payload = self._infer_request(activations)
+        return self._retrying(lambda: self._parse(
+            _checked_result, self._request(request, payload, expect=Response.RESULT)))
+
+    def infer_many(self, inputs, progress=None):
+        """Classify inputs one after another; a list of
+        :class:`~tinyeie.sw.host.payloads.InferResult`, in order.
+
+        On a board that lets a host send ahead (protocol version 2, docs/protocol.md), the next
+        request goes out before the previous answer is in, when the board's inbox holds what
+        arrives meanwhile (:func:`~tinyeie.sw.host.link.send_ahead`, with twice the longest
+        engine run seen): the board's engine and UART never wait for the host. An answer lost
+        or refused on the way makes the rest go one at a time, each with :meth:`infer`'s
+        retries. ``progress(n)`` is called with each answer's count.
+        """
+        status = self._status or self.status()
+        requests = [self._infer_request(vector) for vector in inputs]
+        results = []
+        sent = 0
+        longest = None
+        try:
+            while len(results) < len(requests):
+                window = send_ahead(status, None if longest is None else 2 * longest)
+                while sent < len(requests) and sent - len(results) < window:
+                    if sent == len(results):        # nothing under way: as _request does
+                        self._wait_quiet()
+                    self.port.write(encode_frame(*requests[sent]))
+                    sent += 1
+                request = requests[len(results)][0]
+                frame = self._read_frame(request)
+                if frame.type == Response.ERROR:
+                    raise self._board_error(request, frame.payload)
+                if frame.type != Response.RESULT:
+                    raise LinkError(f"the board answered {doc_name(request, Request)} with "
+                                    f"{doc_name(frame.type, Response)}: out of step")
+                result = self._parse(_checked_result, frame.payload)
+                results.append(result)
+                longest = max(longest or 0, result.cycles)
+                if progress is not None:
+                    progress(len(results))
+        except TinyeieError as error:
+            if not isinstance(error, LinkError) and not (
+                    isinstance(error, BoardError) and error.code in _RESENDABLE):
+                raise
+            self._recover()     # what was sent ahead is answered and thrown away meanwhile
+            for request, payload in requests[len(results):]:
+                results.append(self._retrying(lambda r=request, p=payload: self._parse(
+                    _checked_result, self._request(r, p, expect=Response.RESULT))))
+                if progress is not None:
+                    progress(len(results))
+        return results
+
+    def _infer_request(self, activations):
         try:
             payload = infer_payload(activations)
         except ValueError as error:
             raise TinyeieError(str(error)) from None
         if not 1 <= len(payload) <= MAX_PAYLOAD:
             raise TinyeieError(f"INFER carries 1..{MAX_PAYLOAD} activations, not {len(payload)}")
-        return self._retrying(lambda: self._parse(
-            _checked_result, self._request(Request.INFER, payload, expect=Response.RESULT)))
+        if self._status is None:       # a board not asked yet gets the frame every one takes
+            return Request.INFER, payload
+        return infer_request(activations, self._status)
 
     # -- retries -----------------------------------------------------------------------------
 
@@ -240,12 +302,7 @@ class Board:
 
     def _request(self, request, payload=b"", *, expect):
         """Send one request, return the payload of its answer of type ``expect``."""
-        wait = self._quiet_from - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-        flush = getattr(self.port, "reset_input_buffer", None)
-        if flush is not None:
-            flush()                 # whatever is left of an answer that went wrong before
+        self._wait_quiet()
         self.port.write(encode_frame(request, payload))
         frame = self._read_frame(request)
         if frame.type == Response.ERROR:
@@ -260,6 +317,16 @@ class Board:
                             f"instead of {doc_name(request, Request)}: host and board are out "
                             f"of step; try again")
         return frame.payload
+
+    def _wait_quiet(self):
+        """Wait until the board listens again, and throw away what is left of an answer that
+        went wrong before."""
+        wait = self._quiet_from - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        flush = getattr(self.port, "reset_input_buffer", None)
+        if flush is not None:
+            flush()
 
     @staticmethod
     def _parse(parser, payload):

@@ -11,6 +11,7 @@ from tinyeie.contract.protocol import (
     MAX_OUTPUTS,
     PROTOCOL_VERSION,
     ErrorCode,
+    Feature,
     LoaderError,
     Request,
     Response,
@@ -70,13 +71,16 @@ class BoardModel:
         gateware loader's.
     preloaded : (int, int), optional
         ``(in_count, out_count)`` of a model already in the engine (valid from power-up).
+    sparse : bool
+        The board takes INFER-SPARSE (else its type is unknown).
     rx_buffer, bit_cycles : int
         What STATUS reports of the board's request inbox and UART.
     """
 
-    def __init__(self, config, engine, loader, *, preloaded=None, rx_buffer=0, bit_cycles=0):
+    def __init__(self, config, engine, loader, *, preloaded=None, sparse=True, rx_buffer=0,
+                 bit_cycles=0):
         self.config = config
-        self.rx_buffer, self.bit_cycles = rx_buffer, bit_cycles
+        self.sparse, self.rx_buffer, self.bit_cycles = sparse, rx_buffer, bit_cycles
         self._engine = engine
         self._loader = loader
         self.model_valid = preloaded is not None
@@ -87,13 +91,15 @@ class BoardModel:
         self.booting = False
         self._left = 0
         self._image = bytearray()
-        self.decoder = FrameDecoder(types=list(Request), check=self._check)
+        self.decoder = FrameDecoder(types=[t for t in Request if sparse
+                                           or t != Request.INFER_SPARSE], check=self._check)
 
     def status(self):
         c = self.config
         return Status(PROTOCOL_VERSION, self.model_valid, c.pes, c.act_width, c.code_width,
                       c.acc_width, self.in_count, self.out_count, int(self.last_error),
-                      int(self.last_loader_error), self.rx_buffer, self.bit_cycles)
+                      int(self.last_loader_error), Feature.SPARSE if self.sparse else 0,
+                      self.rx_buffer, self.bit_cycles)
 
     def receive(self, data):
         """The board's answers to the bytes ``data``."""

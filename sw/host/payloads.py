@@ -40,6 +40,7 @@ class Status:
     out_count: int
     last_error: int
     last_loader_error: int
+    features: int = 0           # version 2: Feature bits (INFER-SPARSE)
     rx_buffer: int = 0          # version 2: the request inbox's bytes (0: none)
     bit_cycles: int = 0         # version 2: the board's clock cycles a UART bit
 
@@ -61,14 +62,18 @@ class InferResult(NamedTuple):
 
 
 def status_payload(status):
-    """The payload of a STATUS answer for a :class:`Status`."""
-    return struct.pack(status_format(), *(int(getattr(status, name)) for name, _ in STATUS_FIELDS))
+    """The payload of a STATUS answer for a :class:`Status` (a version-1 board's 12 bytes for
+    ``version`` 1)."""
+    size = STATUS_V1_BYTES if status.version == 1 else STATUS_BYTES
+    values = [int(getattr(status, name)) for name, _ in STATUS_FIELDS]
+    fmt = status_format(size)
+    return struct.pack(fmt, *values[:len(fmt) - 1])
 
 
 def parse_status(payload):
     """A STATUS answer's payload as a :class:`Status`: a version-1 board's 12 bytes (its
-    ``rx_buffer`` and ``bit_cycles`` are then 0) or the current 16, whichever the version byte
-    says."""
+    ``features``, ``rx_buffer`` and ``bit_cycles`` are then 0) or the current 17, whichever
+    the version byte says."""
     want = STATUS_V1_BYTES if payload[:1] == b"\x01" else STATUS_BYTES
     _expect_length("STATUS", payload, want)
     fields = dict(zip((name for name, _ in STATUS_FIELDS), struct.unpack(status_format(want),

@@ -32,5 +32,6 @@ def test_docs_tables_match_the_code():
 
 
 def test_status_format_covers_the_fields():
-    assert struct.calcsize(protocol.status_format()) == protocol.STATUS_BYTES == 12
+    assert struct.calcsize(protocol.status_format()) == protocol.STATUS_BYTES == 17
+    assert struct.calcsize(protocol.status_format(protocol.STATUS_V1_BYTES)) == 12
     assert [name for name, _ in protocol.STATUS_FIELDS][:2] == ["version", "model_valid"]

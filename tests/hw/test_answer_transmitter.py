@@ -29,9 +29,9 @@ CONFIG = EngineConfig(pes=2, act_width=8, code_width=8, acc_width=24)
 
 
 def status_fields(**changes):
-    fields = dict(version=1, model_valid=True, pes=2, act_width=8, code_width=8, acc_width=24,
+    fields = dict(version=2, model_valid=True, pes=2, act_width=8, code_width=8, acc_width=24,
                   in_count=784, out_count=3, last_error=ErrorCode.SEQUENCE,
-                  last_loader_error=5)
+                  last_loader_error=5, features=1, rx_buffer=1024, bit_cycles=17)
     fields.update(changes)
     return fields
 

@@ -37,6 +37,7 @@ from tinyeie.sw.host.payloads import (
     parse_error,
     parse_result,
     parse_status,
+    sparse_payload,
 )
 
 CONFIG = EngineConfig(pes=2, act_width=8, code_width=8, acc_width=24)
@@ -123,7 +124,8 @@ class Bench(ModelBench):
     """
 
     def __init__(self, *, config=CONFIG, preloaded=None, seed=0, idle=0.2, stall=0.3,
-                 tx_stall=None, engine_latency=20, hangs=lambda acts: False):
+                 tx_stall=None, engine_latency=20, hangs=lambda acts: False, sparse=True,
+                 rx_buffer=0):
         self.config = config
         self.seed = seed
         self.rng = random.Random(seed)
@@ -134,10 +136,11 @@ class Bench(ModelBench):
         # cycles until the protocol resets it); to the model, an engine that returns None.
         self.hangs = hangs
         self.dut = HostProtocol(config, timeout_cycles=TIMEOUT,
-                                engine_timeout_cycles=ENGINE_TIMEOUT, preloaded=preloaded)
+                                engine_timeout_cycles=ENGINE_TIMEOUT, preloaded=preloaded,
+                                sparse=sparse, rx_buffer=rx_buffer, bit_cycles=8)
         super().__init__(BoardModel(
             config, lambda acts: None if hangs(acts) else stub_engine(acts), StubLoader.verdict,
-            preloaded=preloaded))
+            preloaded=preloaded, sparse=sparse, rx_buffer=rx_buffer, bit_cycles=8))
         self.loader = StubLoader()
         self.engine_counts = preloaded or (0, 0)    # the model the stub engine runs
         self.inferences = []                        # activations the engine got
@@ -340,7 +343,7 @@ def test_status_at_power_up():
     [(kind, status)] = answers(bench.run())
     assert kind == "STATUS"
     assert (status.version, status.model_valid, status.pes, status.act_width, status.code_width,
-            status.acc_width) == (1, False, 2, 8, 8, 24)
+            status.acc_width) == (2, False, 2, 8, 8, 24)
     assert (status.in_count, status.out_count, status.last_error,
             status.last_loader_error) == (0, 0, 0, 0)
 
@@ -461,7 +464,7 @@ def test_bad_length_drops_until_quiet(header):
     assert bench.inferences == [ACTS]
 
 
-@pytest.mark.parametrize("frame_type", [0x00, 0x06, 0x81, 0xFF])
+@pytest.mark.parametrize("frame_type", [0x00, 0x07, 0x81, 0xFF])
 def test_unknown_type(frame_type):
     bench = Bench()
     bench.send(encode_frame(frame_type, b"\x01\x02"))
@@ -626,16 +629,20 @@ def test_preloaded_model():
     assert got[1][1].logits == stub_engine(ACTS)[0]
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_random_traffic(seed):
-    """Random requests, good and damaged, back to back; every byte equals the model's."""
+@pytest.mark.parametrize("seed, sparse, rx_buffer", [(0, True, 0), (1, True, 0), (2, True, 0),
+                                                    (3, True, 16), (4, True, 64), (5, False, 0)])
+def test_random_traffic(seed, sparse, rx_buffer):
+    """Random requests, good and damaged, back to back (dense and sparse INFERs, and with an
+    inbox in front); every byte equals the model's."""
     rng = random.Random(seed)
-    bench = Bench(seed=seed)
+    bench = Bench(seed=seed, sparse=sparse, rx_buffer=rx_buffer)
     for _ in range(14):
         action = rng.choice(["status", "load", "infer", "infer", "corrupt", "cut", "noise",
                              "line"])
-        acts = [rng.randrange(-128, 128) for _ in range(6)]
-        frame = encode_frame(Request.INFER, infer_payload(acts))
+        acts = [rng.choice([0, rng.randrange(-128, 128)]) for _ in range(6)]
+        kind = rng.choice([Request.INFER, Request.INFER_SPARSE])
+        frame = encode_frame(kind, infer_payload(acts) if kind == Request.INFER
+                             else sparse_payload(acts))
         if action == "status":
             status_request(bench)
         elif action == "load":

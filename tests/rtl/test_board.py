@@ -3,6 +3,7 @@ images over the UART classified exactly as the golden model does, every bad fram
 with its error, a corrupted model image refused and a good one served."""
 
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ MODEL = Path(__file__).resolve().parents[2] / "models" / "lenet300.npz"
 
 
 def test_icebreaker_boots_lenet_from_flash_and_classifies_mnist():
+    """The iCEBreaker as built (no INFER-SPARSE, no inbox: the host sends dense INFERs, one at
+    a time)."""
     b = board("icebreaker")
     cfg = b.engine_config()
     compiled = compile_model(MODEL, cfg)
@@ -35,6 +38,30 @@ def test_icebreaker_boots_lenet_from_flash_and_classifies_mnist():
     np.testing.assert_array_equal(out["logits"], want)
     np.testing.assert_array_equal(out["classes"], classify(want))
     assert (out["in_count"], out["out_count"]) == (784, 10)
+    assert (out["request_bytes"] == 784 + 6).all()
+    assert (out["sent_at"][1:] >= out["answered_at"][:-1]).all()
+
+
+@pytest.mark.parametrize("link_v1", [False, True])
+def test_the_sparse_link_classifies_mnist_as_the_dense_one(link_v1):
+    """The iCEBreaker's design with the ECP5 boards' link (INFER-SPARSE, a 256-byte inbox):
+    the host sends sparse frames where shorter and the next request before the previous
+    answer is in, and the logits are the golden model's; a version-1 host (dense INFERs, one
+    at a time) gets the same."""
+    b = replace(board("icebreaker"), link_sparse=True, rx_buffer=256)
+    cfg = b.engine_config()
+    compiled = compile_model(MODEL, cfg)
+    xt, _ = load_mnist()["test"]
+    inputs = input_activations(xt[:6], cfg)
+    out = run_board(b, cfg, compiled.packed, inputs, rtl_flash=True, args={"link": not link_v1})
+    np.testing.assert_array_equal(out["logits"], compiled.int_logits(xt[:6]))
+    if link_v1:
+        assert (out["request_bytes"] == 784 + 6).all()
+        assert (out["sent_at"][1:] >= out["answered_at"][:-1]).all()
+    else:
+        # MNIST digits are mostly zeros; from the second answer on the host sends ahead
+        assert (out["request_bytes"] < 784).all()
+        assert (out["sent_at"][2:] < out["answered_at"][1:-1]).all()
 
 
 def small_model(cfg, seed=3):
@@ -49,8 +76,9 @@ def frame_with(request, payload, *, crc_flip=0, length=None):
     return bytes([SOF]) + body + struct.pack(">H", crc16(body) ^ crc_flip)
 
 
-def bad_frames(in_count):
-    """(what, raw bytes or [(bytes, stop bit)], quiet cycles after, error, request type)."""
+def bad_frames(in_count, sparse):
+    """(what, raw bytes or [(bytes, stop bit)], quiet cycles after, error, request type);
+    ``sparse``: the board takes INFER-SPARSE (else its type is unknown)."""
     good_infer = bytes(in_count)
     cases = [
         ("a bad CRC", frame_with(Request.STATUS, b"", crc_flip=0x0100), 0,
@@ -68,6 +96,24 @@ def bad_frames(in_count):
         ("LOAD-DATA without LOAD-START", encode_frame(Request.LOAD_DATA, b"\x00" * 8), 0,
          ErrorCode.SEQUENCE, Request.LOAD_DATA),
     ]
+    if sparse:
+        cases += [
+            ("an INFER-SPARSE placing past the inputs",
+             encode_frame(Request.INFER_SPARSE, bytes([3, 9, in_count - 4, 1])), 0,
+             ErrorCode.BAD_POSITION, Request.INFER_SPARSE),
+            ("an INFER-SPARSE of an odd length", encode_frame(Request.INFER_SPARSE, bytes(3)),
+             0, ErrorCode.BAD_LENGTH, Request.INFER_SPARSE),
+            ("an INFER-SPARSE with a bad CRC",
+             frame_with(Request.INFER_SPARSE, bytes([5, 9]), crc_flip=0x8000), 0,
+             ErrorCode.BAD_CRC, Request.INFER_SPARSE),
+            ("an INFER-SPARSE cut short",
+             encode_frame(Request.INFER_SPARSE, bytes([1, 2, 3, 4]))[:7], 2 * SIM_TIMEOUT,
+             ErrorCode.TIMEOUT, Request.INFER_SPARSE),
+        ]
+    else:
+        cases.append(("an INFER-SPARSE to a board without them",
+                      encode_frame(Request.INFER_SPARSE, bytes([1, 2])), 0,
+                      ErrorCode.UNKNOWN_TYPE, Request.INFER_SPARSE))
     return [{"what": what, "raw": raw.hex(), "quiet": quiet, "code": int(code), "type": int(t)}
             for what, raw, quiet, code, t in cases]
 
@@ -79,7 +125,7 @@ def test_board_answers_every_bad_frame_then_serves(name):
     layers, inputs, logits = small_model(cfg)
     packed = pack(layers, cfg)
     run_board(b, cfg, packed, inputs, "board_answers_bad_frames",
-              args={"bad_frames": bad_frames(40), "good_logits": logits})
+              args={"bad_frames": bad_frames(40, b.link_sparse), "good_logits": logits})
 
 
 def test_board_refuses_a_corrupted_image_and_loads_a_good_one():

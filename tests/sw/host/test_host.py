@@ -23,6 +23,7 @@ from tinyeie.contract.image import (
 )
 from tinyeie.contract.protocol import (
     MAX_PAYLOAD,
+    PROTOCOL_VERSION,
     SOF,
     ErrorCode,
     LoaderError,
@@ -165,6 +166,28 @@ def test_status_round_trip():
     assert (back.last_error_name, back.last_loader_error_name) == ("LINE", "CRC")
     with pytest.raises(ValueError, match="12 bytes"):
         parse_status(payload[:-1])
+    # version 2: the inbox and the bit time follow
+    status = Status(2, True, 4, 8, 8, 24, 784, 10, 0, 0, 1, 256, 8)
+    payload = status_payload(status)
+    assert len(payload) == 17 and payload[12:] == bytes([1, 0, 1, 8, 0])
+    assert parse_status(payload) == status
+    with pytest.raises(ValueError, match="17 bytes, not 12"):
+        parse_status(payload[:12])
+
+
+def test_sparse_payloads():
+    rng = np.random.default_rng(5)
+    for n in (1, 6, 300, 784, 1024):
+        for density in (0.0, 0.05, 0.5, 1.0):
+            acts = np.where(rng.random(n) < density, rng.integers(-128, 128, n), 0)
+            payload = payloads.sparse_payload(acts)
+            assert len(payload) % 2 == 0 and len(payload) >= 2
+            assert payloads.sparse_activations(payload, n) == infer_payload(acts)
+            if payload != bytes(2):
+                # one activation fewer: the last pair lands past the end
+                last = max(np.flatnonzero(acts), default=None)
+                if last is not None and last == n - 1:
+                    assert payloads.sparse_activations(payload, n - 1) is None
 
 
 def test_result_round_trip():
@@ -418,7 +441,7 @@ def test_leftovers_of_a_failed_answer_are_flushed(network):
         host.status()
     port.pending += encode_frame(Response.ACK, b"\x02")  # and a stale frame follows
     port.mangle = None
-    assert host.status().version == 1
+    assert host.status().version == PROTOCOL_VERSION
 
 
 def test_an_engine_fault_says_the_image_disagrees_with_itself(board, network):
@@ -437,3 +460,118 @@ def test_an_engine_fault_says_the_image_disagrees_with_itself(board, network):
     assert info.value.code == ErrorCode.ENGINE_FAULT
     status = host.status()
     assert not status.model_valid and status.last_error == ErrorCode.ENGINE_FAULT
+
+
+# -- batches: sparse frames and sending ahead ---------------------------------------------------
+
+def _batch_board(layers, rx_buffer=256, bit_cycles=8):
+    model = make_board_model(layers)
+    model.rx_buffer, model.bit_cycles = rx_buffer, bit_cycles
+    port = FlushableSerial(model)       # (a serial port flushes what a failed exchange left)
+    return Board(port, settle=SETTLE), port
+
+
+def _sparse_inputs(n, rng):
+    return [np.where(rng.random(40) < density, rng.integers(-128, 128, 40), 0)
+            for density in np.linspace(0.0, 1.0, n)]
+
+
+def test_a_batch_goes_sparse_and_ahead_and_equals_the_integer_model(network):
+    layers, image = network
+    host, port = _batch_board(layers)
+    host.load(image, progress=False)
+    inputs = _sparse_inputs(12, np.random.default_rng(3))
+    port.requests.clear()
+    order = []
+    results = host.infer_many(inputs, progress=order.append)
+    assert order == list(range(1, 13))
+    for acts, result in zip(inputs, results):
+        assert result.logits == int_forward(layers, np.asarray(acts), CFG).tolist()
+    kinds = [f.type for f in port.requests if f.type != Request.STATUS]
+    # the sparsest inputs went as INFER-SPARSE, the densest as INFER
+    assert kinds[0] == Request.INFER_SPARSE and kinds[-1] == Request.INFER
+    for frame, acts in zip([f for f in port.requests if f.type != Request.STATUS], inputs):
+        assert len(frame.payload) == min(40, len(payloads.sparse_payload(acts)))
+
+
+class AheadSerial(FakeSerial):
+    """Holds the board's answers back until asked to read: shows how far a host sends ahead."""
+
+    def __init__(self, board):
+        super().__init__(board)
+        self.most_ahead = 0
+        self.unanswered = 0
+
+    def write(self, data):
+        self.unanswered += sum(isinstance(e, Frame) and e.type in (Request.INFER,
+                               Request.INFER_SPARSE) for e in FrameDecoder().feed(data))
+        self.most_ahead = max(self.most_ahead, self.unanswered)
+        return super().write(data)
+
+    def read(self, n):
+        out = super().read(n)
+        self.unanswered -= sum(isinstance(e, Frame) and e.type == Response.RESULT
+                               for e in self._answers.feed(out))
+        return out
+
+    _answers = FrameDecoder()
+
+
+@pytest.mark.parametrize("rx_buffer, bit_cycles, ahead", [(256, 8, 2), (0, 8, 1), (256, 0, 1),
+                                                          (32, 8, 1)])
+def test_a_batch_sends_ahead_only_when_the_inbox_holds_it(network, rx_buffer, bit_cycles, ahead):
+    layers, image = network
+    model = make_board_model(layers)
+    model.rx_buffer, model.bit_cycles = rx_buffer, bit_cycles
+    port = AheadSerial(model)
+    host = Board(port, settle=SETTLE)
+    host.load(image, progress=False)
+    inputs = _sparse_inputs(6, np.random.default_rng(4))
+    results = host.infer_many(inputs)
+    assert [r.logits for r in results] == [int_forward(layers, np.asarray(a), CFG).tolist()
+                                           for a in inputs]
+    assert port.most_ahead == ahead
+
+
+def test_a_version_1_board_gets_dense_frames_one_at_a_time(network):
+    layers, image = network
+    host, port = _batch_board(layers)
+    host.load(image, progress=False)
+    port.board.status = lambda: payloads.Status(1, True, 2, 8, 8, 24, 40, 10, 0, 0)
+    # (a version-2 board without INFER-SPARSE and inbox is served the same way)
+    inputs = _sparse_inputs(4, np.random.default_rng(5))
+    port.requests.clear()
+    results = host.infer_many(inputs)
+    assert [f.type for f in port.requests] == [Request.STATUS] + [Request.INFER] * 4
+    assert [r.logits for r in results] == [int_forward(layers, np.asarray(a), CFG).tolist()
+                                           for a in inputs]
+
+
+def test_a_batch_whose_answer_is_damaged_finishes_one_at_a_time(network):
+    layers, image = network
+    host, port = _batch_board(layers)
+    host.load(image, progress=False)
+    inputs = _sparse_inputs(8, np.random.default_rng(6))
+    damaged = []
+
+    def mangle(answer):
+        # the fourth RESULT arrives with a flipped bit
+        if answer and answer[1] == Response.RESULT:
+            damaged.append(answer)
+            if len(damaged) == 4:
+                answer = bytearray(answer)
+                answer[6] ^= 0x10
+                return bytes(answer)
+        return answer
+    port.mangle = mangle
+    results = host.infer_many(inputs)
+    assert [r.logits for r in results] == [int_forward(layers, np.asarray(a), CFG).tolist()
+                                           for a in inputs]
+    assert len(damaged) > len(inputs)        # some were asked again
+
+
+def test_a_batch_on_a_board_without_a_model_says_so(network):
+    layers, _ = network
+    host, _ = _batch_board(layers)
+    with pytest.raises(BoardError, match="NO-MODEL"):
+        host.infer_many(_sparse_inputs(3, np.random.default_rng(7)))
