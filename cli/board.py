@@ -125,7 +125,7 @@ def register(sub):
                    "found by its USB vendor and product ID)")
     p.add_argument("--board", help=f"look only for this board's USB-serial chip ({names})")
     p.add_argument("--baud", type=integer(300, 12_000_000), default=115200,
-                   help="the board's baud rate")
+                   help="the board's baud rate (the one `tinyeie build --baud` built it for)")
     source = p.add_mutually_exclusive_group()
     source.add_argument("--index", "--mnist-index", type=integer(0), metavar="I",
                         help="one test input of the data set (default: index 0)")
