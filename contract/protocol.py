@@ -8,13 +8,13 @@ Python: the serial host imports it without Amaranth.
 import enum
 
 __all__ = ["SOF", "MAX_PAYLOAD", "PROTOCOL_VERSION", "TIMEOUT_CYCLES", "ENGINE_TIMEOUT_CYCLES",
-           "MAX_OUTPUTS", "MAX_SKIP", "Request", "Response", "Feature",
+           "MAX_OUTPUTS", "MAX_RUN", "Request", "Response", "Feature",
            "ErrorCode", "LoaderError", "DROPPING", "STATUS_FIELDS", "STATUS_BYTES",
            "STATUS_V1_BYTES", "status_format", "doc_name"]
 
 SOF = 0x5A                  # start of frame
 MAX_PAYLOAD = 1024          # payload bytes of a frame, either direction
-# STATUS's first byte. Version 2 added INFER-SPARSE, BAD-POSITION, the request inbox (a host
+# STATUS's first byte. Version 2 added INFER-SPARSE, BAD-SPARSE, the request inbox (a host
 # may send an INFER before the previous one is answered) and STATUS's features, rx_buffer and
 # bit_cycles (a build says there which of them it has).
 PROTOCOL_VERSION = 2
@@ -23,7 +23,7 @@ TIMEOUT_CYCLES = 1 << 20    # the board's timeout, in clock cycles (44 ms at 24 
 # over 1,000 times LeNet-300-100's 2,552 on 4 PEs, 60 times the same layers run dense.
 ENGINE_TIMEOUT_CYCLES = 1 << 22
 MAX_OUTPUTS = (MAX_PAYLOAD - 5) // 4    # logits a RESULT carries: 254
-MAX_SKIP = 255              # zeros an INFER-SPARSE pair can skip (its first byte)
+MAX_RUN = 255               # zeros an INFER-SPARSE run skips, or activations it carries, at most
 
 
 class Request(enum.IntEnum):
@@ -34,7 +34,8 @@ class Request(enum.IntEnum):
     LOAD_DATA = 0x03
     LOAD_END = 0x04
     INFER = 0x05
-    #: The activations as (zeros before it, activation) byte pairs; the rest are zero.
+    #: The activations as runs: zeros skipped (u8), then a count (u8) of activations carried;
+    #: the rest are zero.
     INFER_SPARSE = 0x06
 
 
@@ -61,8 +62,9 @@ class ErrorCode(enum.IntEnum):
     LINE = 8
     NOISE = 9
     ENGINE_FAULT = 10
-    #: An INFER-SPARSE places an activation at or past the model's input count.
-    BAD_POSITION = 11
+    #: An INFER-SPARSE places an activation at or past the model's input count, or ends inside
+    #: a run.
+    BAD_SPARSE = 11
 
 
 class Feature(enum.IntFlag):

@@ -34,6 +34,14 @@ from tinyeie.hw.uart import RxByte, RxError
 __all__ = ["RequestReceiver"]
 
 
+class _Run(enum.Enum, shape=2):
+    """Which byte of an INFER-SPARSE run comes next."""
+
+    ZEROS = 0       # the run's count of zero activations
+    COUNT = 1       # its count of activations
+    BODY = 2        # its zeros go out, then its activations come (then the next run's ZEROS)
+
+
 class _Sink(enum.Enum, shape=2):
     """Where a request's payload bytes go as they arrive."""
 
@@ -67,7 +75,8 @@ class RequestReceiver(wiring.Component):
         ``(in_count, out_count)`` of a model in the engine from the bitstream (valid from
         power-up).
     sparse : bool
-        Take INFER-SPARSE frames (without, their type is unknown: the iCE40UP5K has no room).
+        Take INFER-SPARSE frames: runs of zero activations skipped, runs of others carried
+        (without, their type is unknown: the iCE40UP5K has no room for them).
     rx_buffer, bit_cycles : int
         What STATUS reports of the request inbox in front of this block and of the UART.
 
@@ -231,8 +240,9 @@ class RequestReceiver(wiring.Component):
         else:
             left = count                # one payload byte an activation
             sparse = C(0)
-        second = Signal()               # INFER-SPARSE: the next byte is a pair's activation
-        skip = Signal(8)                # ... and this many zeros go before it
+        phase = Signal(_Run)            # INFER-SPARSE: where in a run the frame is
+        skip = Signal(8)                # ... zeros of the run still to go
+        run = Signal(8)                 # ... activations of the run still to come
         # The frame's error: set when found (or, for NO-MODEL and SEQUENCE, at the header and
         # answered once the CRC holds); 0 while all is well.
         code = Signal(ErrorCode)
@@ -258,6 +268,9 @@ class RequestReceiver(wiring.Component):
         image_ok = self.loader_done & self.loader_ok & (boot_end | (load_full & ~overlong))
         zero_out = Signal()             # the activation offered is a zero the frame skipped
         m.d.comb += [acts.payload.eq(Mux(zero_out, 0, byte.as_signed())), image.payload.eq(byte)]
+        if self._sparse:
+            with m.If(acts.valid & acts.ready & (skip != 0)):
+                m.d.sync += skip.eq(skip - 1)
         if self._sparse:
             with m.If(acts.valid & acts.ready):
                 m.d.sync += left.eq(left - 1)
@@ -292,7 +305,8 @@ class RequestReceiver(wiring.Component):
                 with m.If(take):
                     m.d.sync += [frame_type.eq(0), sink.eq(_Sink.NONE)]
                     with m.If(good & (byte == SOF)):
-                        m.d.sync += [noise.eq(0), code.eq(0), too_big.eq(0), second.eq(0)]
+                        m.d.sync += [noise.eq(0), code.eq(0), too_big.eq(0),
+                                     phase.eq(_Run.ZEROS), skip.eq(0), run.eq(0)]
                         m.next = "TYPE"
                     with m.Elif(~noise):
                         m.d.sync += [noise.eq(1), code.eq(ErrorCode.NOISE)]
@@ -328,8 +342,8 @@ class RequestReceiver(wiring.Component):
                                             | ((length == in_count) & (length != 0)))
                     if self._sparse:
                         with m.Case(Request.INFER_SPARSE):
-                            # whole (zeros, activation) pairs, at least one
-                            m.d.comb += fits.eq(~model_valid | (~length[0] & (length != 0)))
+                            # runs: (zeros, count, count activations)
+                            m.d.comb += fits.eq(~model_valid | (length != 0))
                 with m.If(got):
                     m.d.sync += count.eq(length)
                     with m.If(~fits | (length > MAX_PAYLOAD)):
@@ -375,8 +389,8 @@ class RequestReceiver(wiring.Component):
                         if not self._sparse:
                             m.d.comb += dense
                         else:
-                            self._sparse_payload(m, dense, offer, sparse, second, skip, left,
-                                                 zero_out, code, got)
+                            self._sparse_payload(m, dense, offer, sparse, phase, skip, run,
+                                                 left, zero_out, code, got)
                 with m.If(got):
                     m.d.sync += count.eq(count - 1)
                     with m.If(count == 1):
@@ -405,8 +419,8 @@ class RequestReceiver(wiring.Component):
 
             with frame_state("CRC-LOW"):
                 with m.If(got):
-                    # INFER-SPARSE: the zeros after the last pair first
-                    with m.If((sink == _Sink.ENGINE) & (left != 0) & sparse):
+                    # INFER-SPARSE: the zeros after the last run first, and its checks
+                    with m.If((sink == _Sink.ENGINE) & sparse):
                         m.next = "PAD"
                     with m.Else():
                         m.next = "END"
@@ -459,7 +473,7 @@ class RequestReceiver(wiring.Component):
 
             with m.State("PAD"):
                 # An INFER's engine must get its whole input: zeros for what never came (a
-                # frame cut short), or for what an INFER-SPARSE leaves out after its last pair.
+                # frame cut short), or for what an INFER-SPARSE leaves out after its last run.
                 m.d.comb += [
                     acts.valid.eq((sink == _Sink.ENGINE) & (left != 0) & ~self.results_owed
                                   & ~given_up),
@@ -467,11 +481,17 @@ class RequestReceiver(wiring.Component):
                 if not self._sparse:
                     with m.If(acts.valid & acts.ready):
                         m.d.sync += count.eq(count - 1)
+                aborted = code.matches(ErrorCode.LINE, ErrorCode.TIMEOUT)
                 with m.If((sink != _Sink.ENGINE) | (left == 0) | given_up):
-                    with m.If(code.matches(ErrorCode.LINE, ErrorCode.TIMEOUT)):
+                    with m.If(aborted):
                         m.next = "ERROR"
                     with m.Else():
                         m.next = "END"
+                    if self._sparse:
+                        # an INFER-SPARSE must end at a run's end, its zeros within the inputs
+                        with m.If(sparse & ~aborted & ~given_up
+                                  & ((skip != 0) | (run != 0) | (phase == _Run.COUNT))):
+                            m.d.sync += code.eq(ErrorCode.BAD_SPARSE)
 
             with m.State("ERROR"):
                 # A failed INFER's results are thrown away, unless the engine was reset or
@@ -526,27 +546,38 @@ class RequestReceiver(wiring.Component):
             m.d.sync += model_valid.eq(0)
         return m
 
-    def _sparse_payload(self, m, dense, offer, sparse, second, skip, left, zero_out, code, got):
+    def _sparse_payload(self, m, dense, offer, sparse, phase, skip, run, left, zero_out, code,
+                        got):
         """An INFER(-SPARSE)'s payload bytes to the engine: a dense INFER's as they come, an
-        INFER-SPARSE's pairs as their zeros then their activation, nothing past the inputs."""
+        INFER-SPARSE's runs as their zeros then their activations, nothing past the inputs
+        (BAD-SPARSE at the end)."""
         rx, acts = self.i_rx, self.o_activations
         good = rx.payload.error == RxError.NONE
         given_up = self.engine_given_up
+        full = left == 0
         with m.If(~sparse):
             m.d.comb += dense
-        with m.Elif(second & (left != 0)):
-            # a pair's zeros, then its activation (the byte waits meanwhile)
-            m.d.comb += [acts.valid.eq(offer), zero_out.eq(skip != 0),
-                         rx.ready.eq(~good | given_up
-                                     | ((skip == 0) & acts.ready & ~self.results_owed))]
-            with m.If(acts.valid & acts.ready & (skip != 0)):
-                m.d.sync += skip.eq(skip - 1)
-        with m.Elif(second):
-            # past the model's inputs: swallowed, BAD-POSITION at the end
+        with m.Elif((phase == _Run.BODY) & (skip != 0)):
+            # the run's zeros, while the byte after them waits
+            with m.If(full):
+                # past the inputs: dropped (the byte waits for the next cycle)
+                m.d.comb += rx.ready.eq(0)
+                m.d.sync += [skip.eq(0), code.eq(ErrorCode.BAD_SPARSE)]
+            with m.Else():
+                m.d.comb += [acts.valid.eq(offer), zero_out.eq(1), rx.ready.eq(~good | given_up)]
+        with m.Elif((phase == _Run.BODY) & (run != 0)):
+            # the run's activations (past the inputs: swallowed)
+            with m.If(full):
+                with m.If(got):
+                    m.d.sync += code.eq(ErrorCode.BAD_SPARSE)
+            with m.Else():
+                m.d.comb += dense
             with m.If(got):
-                m.d.sync += code.eq(ErrorCode.BAD_POSITION)
+                m.d.sync += run.eq(run - 1)
+        with m.Elif(phase == _Run.COUNT):
+            with m.If(got):
+                m.d.sync += [run.eq(rx.payload.data), phase.eq(_Run.BODY)]
         with m.Else():
+            # the next run's zeros
             with m.If(got):
-                m.d.sync += skip.eq(rx.payload.data)
-        with m.If(sparse & got):
-            m.d.sync += second.eq(~second)
+                m.d.sync += [skip.eq(rx.payload.data), phase.eq(_Run.COUNT)]

@@ -57,9 +57,9 @@ _ADVICE = {
     ErrorCode.LINE: "the board's UART saw a framing error or overrun: check the baud rate and "
                     "the wiring, then try again",
     ErrorCode.NOISE: "the board saw stray bytes outside a frame",
-    ErrorCode.BAD_POSITION: "the board refused an INFER-SPARSE whose pairs place an activation "
-                            "past the model's inputs: are host and bitstream from the same "
-                            "tinyeie version?",
+    ErrorCode.BAD_SPARSE: "the board refused an INFER-SPARSE whose runs place an activation "
+                          "past the model's inputs or end early: are host and bitstream from "
+                          "the same tinyeie version?",
     ErrorCode.ENGINE_FAULT: "the board's engine could not finish the model (it ran past the "
                             "engine timeout, or took or gave other numbers of values than the "
                             "model image's header counts): the image disagrees with itself; "

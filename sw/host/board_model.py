@@ -136,8 +136,7 @@ class BoardModel:
                 Request.LOAD_START: length == 4, Request.LOAD_DATA: length > 0,
                 # without a model, an INFER of any length is answered NO-MODEL
                 Request.INFER: not self.model_valid or 0 < length == self.in_count,
-                # (zeros, activation) pairs: at least one
-                Request.INFER_SPARSE: not self.model_valid or (length > 0 and length % 2 == 0)}
+                Request.INFER_SPARSE: not self.model_valid or length > 0}
         return None if need[frame_type] else ErrorCode.BAD_LENGTH
 
     def _answer(self, events):
@@ -196,7 +195,7 @@ class BoardModel:
         if request == Request.INFER_SPARSE:
             payload = sparse_activations(payload, self.in_count)
             if payload is None:
-                return self._error(ErrorCode.BAD_POSITION, request)
+                return self._error(ErrorCode.BAD_SPARSE, request)
         # the engine takes each byte's low act_width bits as a signed number
         bits = self.config.act_width
         acts = [(b & (1 << bits) - 1) - ((b << 1) & (1 << bits)) if bits < 8

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from tinyeie.contract.protocol import (
-    MAX_SKIP,
+    MAX_RUN,
     STATUS_BYTES,
     STATUS_FIELDS,
     STATUS_V1_BYTES,
@@ -158,37 +158,53 @@ def infer_payload(activations):
 
 
 def sparse_payload(activations):
-    """INFER-SPARSE's payload: for each non-zero activation, the count of zeros before it (u8)
-    and its signed byte; a run of more than 255 zeros takes a pair whose activation is 0. The
-    zeros after the last pair are implied; an input of zeros is one pair ``(0, 0)`` (a frame
-    carries at least one).
+    """INFER-SPARSE's payload: runs, each the count of zero activations it skips (u8), the
+    count of activations it carries (u8), and those activations (signed bytes). A run carries
+    the non-zero activations that follow one another, and a lone zero between two of them (one
+    byte, where a new run would take two); longer gaps, and more than 255 activations, take
+    more runs. The zeros after the last run are implied; an input of zeros is the one run
+    ``(0, 0)`` (a frame carries at least one).
 
-    >>> sparse_payload([0, 0, 5, -1] + [0] * 300 + [7]).hex(" ")
-    '02 05 00 ff ff 00 2c 07'
+    >>> sparse_payload([0, 0, 5, -1, 0, 3] + [0] * 300 + [7]).hex(" ")
+    '02 04 05 ff 00 03 ff 00 2d 01 07'
     """
     values = infer_payload(activations)     # checks the range
     out = bytearray()
-    zeros = 0
-    for byte in values:
-        if byte == 0:
-            zeros += 1
-            continue
-        while zeros > MAX_SKIP:
-            out += bytes([MAX_SKIP, 0])
-            zeros -= MAX_SKIP + 1
-        out += bytes([zeros, byte])
-        zeros = 0
+    at = 0
+    n = len(values)
+    while True:
+        start = next((k for k in range(at, n) if values[k]), None)
+        if start is None:
+            break
+        gap = start - at
+        while gap > MAX_RUN:
+            out += bytes([MAX_RUN, 0])
+            gap -= MAX_RUN
+        end = start + 1
+        while end < n and end - start < MAX_RUN and (
+                values[end] or (end + 1 < n and values[end + 1] and end + 1 - start < MAX_RUN)):
+            end += 1
+        out += bytes([gap, end - start]) + values[start:end]
+        at = end
     return bytes(out) or bytes(2)
 
 
 def sparse_activations(payload, in_count):
-    """The ``in_count`` activation bytes an INFER-SPARSE payload stands for, or None when its
-    pairs place one at or past ``in_count`` (the board answers BAD-POSITION)."""
+    """The ``in_count`` activation bytes an INFER-SPARSE payload stands for, or None when it
+    places one at or past ``in_count`` or ends inside a run (the board answers BAD-SPARSE)."""
     out = bytearray()
-    for k in range(0, len(payload) - 1, 2):
-        out += bytes(payload[k]) + payload[k + 1:k + 2]
+    at = 0
+    while at < len(payload):
+        if at + 2 > len(payload):
+            return None                     # a run's zeros without its count
+        zeros, count = payload[at], payload[at + 1]
+        carried = payload[at + 2:at + 2 + count]
+        if len(carried) < count:
+            return None                     # the frame ends inside the run
+        out += bytes(zeros) + carried
         if len(out) > in_count:
             return None
+        at += 2 + count
     return bytes(out) + bytes(in_count - len(out))
 
 

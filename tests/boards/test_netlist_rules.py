@@ -30,7 +30,8 @@ def signed_shifts(text):
 @pytest.mark.parametrize("name", ["icebreaker", "ulx3s"])
 def test_no_signed_shift_reaches_yosys(name):
     b = board(name)
-    top = BoardTop(b.engine_config(), divisor=8, flash_boot=b.flash_boot)
+    top = BoardTop(b.engine_config(), divisor=8, flash_boot=b.flash_boot, sparse=True,
+                   rx_buffer=256)     # (all the options the boards may take)
     found = signed_shifts(rtlil.convert(top, name="top"))
     assert not found, (f"$shift cells with a signed A (yosys's wreduce miscompiles them; select "
                        f"from .as_unsigned()) at {found}")

@@ -356,26 +356,31 @@ def test_sparse_infers_give_the_engine_what_dense_ones_do(seed):
     for acts in SPARSE_CASES:
         bench.request(Request.INFER_SPARSE, sparse_payload(acts))
         bench.request(Request.INFER, infer_payload(acts))
-    # pairs that place a zero activation of their own, and fewer pairs than activations
-    bench.request(Request.INFER_SPARSE, bytes([1, 0, 0, 9]))
+    # runs that carry zeros of their own, runs of nothing, a run ending at the last input
+    bench.request(Request.INFER_SPARSE, bytes([1, 2, 0, 9, 0, 0, 1, 1, 4]))
+    bench.request(Request.INFER_SPARSE, bytes([0, 0, 5, 1, 8]))
     bench.run()
     assert bench.acts == [a for acts in SPARSE_CASES for a in infer_acts(acts) * 2] \
-        + [0, 0, 9, 0, 0, 0]
+        + [0, 0, 9, 0, 4, 0] + [0, 0, 0, 0, 0, 8]
     assert [b for a in bench.model_acts for b in a] == bench.acts
     assert all(answer[0] == AnswerKind.RESULT for answer in bench.answers)
 
 
-@pytest.mark.parametrize("payload, code, acts", [
-    (bytes([6, 1]), ErrorCode.BAD_POSITION, [0] * 6),           # the 7th activation
-    (bytes([2, 1, 2, 2, 0, 3]), ErrorCode.BAD_POSITION, [0, 0, 1, 0, 0, 2]),
-    (bytes([0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 0]), ErrorCode.BAD_POSITION,
-     [1, 2, 3, 4, 5, 6]),
-    (bytes([255, 1]), ErrorCode.BAD_POSITION, [0] * 6),
+@pytest.mark.parametrize("payload, acts", [
+    (bytes([6, 1, 1]), [0] * 6),                            # the 7th activation
+    (bytes([2, 2, 1, 0, 0, 3, 7, 8, 9]), [0, 0, 1, 0, 7, 8]),
+    (bytes([0, 6, 1, 2, 3, 4, 5, 6, 0, 1, 9]), [1, 2, 3, 4, 5, 6]),
+    (bytes([255, 0]), [0] * 6),                             # zeros past the inputs
+    (bytes([4, 1, 3, 3, 0]), [0, 0, 0, 0, 3, 0]),           # ... after the last run
+    (bytes([0, 2, 1, 2, 3, 0, 0]), [1, 2, 0, 0, 0, 0]),     # ... then a run of nothing
+    (bytes([1, 3, 5]), [0, 5, 0, 0, 0, 0]),                 # a run cut short by the frame
+    (bytes([1, 1, 5, 2]), [0, 5, 0, 0, 0, 0]),              # zeros without their count
 ])
-def test_a_sparse_infer_that_places_past_the_inputs_is_bad_position(payload, code, acts):
-    """Activations past the model's inputs are swallowed (the engine gets exactly its own),
-    the results thrown away, and the frame answered BAD-POSITION once its CRC holds; the
-    next INFER is served."""
+def test_a_sparse_infer_that_does_not_fit_is_bad_sparse(payload, acts):
+    """Activations past the model's inputs are swallowed (the engine gets exactly its own), a
+    frame ending inside a run is refused too; the results are thrown away, the frame answered
+    BAD-SPARSE once its CRC holds, and the next INFER served."""
+    code = ErrorCode.BAD_SPARSE
     bench = Bench(preloaded=COUNTS)
     bench.request(Request.INFER_SPARSE, payload)
     bench.request(Request.INFER, infer_payload(ACTS))
@@ -385,7 +390,7 @@ def test_a_sparse_infer_that_places_past_the_inputs_is_bad_position(payload, cod
     assert bench.acts == acts + ACTS
 
 
-@pytest.mark.parametrize("length", [0, 3, 1023])
+@pytest.mark.parametrize("length", [0, 1025])
 def test_a_sparse_infer_of_a_bad_length_is_refused_at_its_header(length):
     bench = Bench(preloaded=COUNTS)
     bench.send(bytes([SOF, Request.INFER_SPARSE, length & 0xFF, length >> 8]))
@@ -400,7 +405,7 @@ def test_a_sparse_infer_of_a_bad_length_is_refused_at_its_header(length):
 
 def test_a_sparse_infer_without_a_model_is_swallowed():
     bench = Bench()
-    bench.request(Request.INFER_SPARSE, bytes(7))     # odd: any length without a model
+    bench.request(Request.INFER_SPARSE, bytes([0, 9]))    # any runs without a model
     bench.request(Request.INFER_SPARSE, sparse_payload(ACTS))
     bench.run()
     assert [a[:3] for a in bench.answers] == [
@@ -417,8 +422,8 @@ def test_random_sparse_traffic(seed):
     for _ in range(14):
         acts = [rng.choice([0, 0, 0, rng.randrange(-128, 128)]) for _ in range(COUNTS[0])]
         frame = encode_frame(Request.INFER_SPARSE, sparse_payload(acts))
-        action = rng.choice(["sparse", "sparse", "dense", "corrupt", "cut", "overlong", "odd",
-                             "line", "status"])
+        action = rng.choice(["sparse", "sparse", "dense", "corrupt", "cut", "overlong",
+                             "runs", "line", "status"])
         if action == "sparse":
             bench.send(frame)
         elif action == "dense":
@@ -433,10 +438,15 @@ def test_random_sparse_traffic(seed):
             bench.quiet()
         elif action == "overlong":
             bench.request(Request.INFER_SPARSE, bytes(rng.randrange(256) for _ in range(
-                2 * rng.randrange(1, 8))))
-        elif action == "odd":
-            bench.request(Request.INFER_SPARSE, bytes(2 * rng.randrange(4) + 1))
-            bench.quiet()
+                rng.randrange(1, 14))))
+        elif action == "runs":
+            # random runs, some fitting, some not
+            payload = bytearray()
+            for _ in range(rng.randrange(1, 4)):
+                count = rng.randrange(4)
+                payload += bytes([rng.randrange(4), count]) + bytes(
+                    rng.randrange(256) for _ in range(count - (rng.random() < 0.2)))
+            bench.request(Request.INFER_SPARSE, bytes(payload))
         elif action == "line":
             bench.send(frame[:rng.randrange(len(frame))])
             bench.line_error()

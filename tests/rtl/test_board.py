@@ -99,20 +99,23 @@ def bad_frames(in_count, sparse):
     if sparse:
         cases += [
             ("an INFER-SPARSE placing past the inputs",
-             encode_frame(Request.INFER_SPARSE, bytes([3, 9, in_count - 4, 1])), 0,
-             ErrorCode.BAD_POSITION, Request.INFER_SPARSE),
-            ("an INFER-SPARSE of an odd length", encode_frame(Request.INFER_SPARSE, bytes(3)),
-             0, ErrorCode.BAD_LENGTH, Request.INFER_SPARSE),
+             encode_frame(Request.INFER_SPARSE, bytes([3, 1, 9, in_count - 4, 1, 1])), 0,
+             ErrorCode.BAD_SPARSE, Request.INFER_SPARSE),
+            ("an INFER-SPARSE ending inside a run",
+             encode_frame(Request.INFER_SPARSE, bytes([3, 2, 9])), 0,
+             ErrorCode.BAD_SPARSE, Request.INFER_SPARSE),
+            ("an empty INFER-SPARSE", encode_frame(Request.INFER_SPARSE, b""), 0,
+             ErrorCode.BAD_LENGTH, Request.INFER_SPARSE),
             ("an INFER-SPARSE with a bad CRC",
-             frame_with(Request.INFER_SPARSE, bytes([5, 9]), crc_flip=0x8000), 0,
+             frame_with(Request.INFER_SPARSE, bytes([5, 1, 9]), crc_flip=0x8000), 0,
              ErrorCode.BAD_CRC, Request.INFER_SPARSE),
             ("an INFER-SPARSE cut short",
-             encode_frame(Request.INFER_SPARSE, bytes([1, 2, 3, 4]))[:7], 2 * SIM_TIMEOUT,
+             encode_frame(Request.INFER_SPARSE, bytes([1, 3, 3, 4, 5]))[:7], 2 * SIM_TIMEOUT,
              ErrorCode.TIMEOUT, Request.INFER_SPARSE),
         ]
     else:
         cases.append(("an INFER-SPARSE to a board without them",
-                      encode_frame(Request.INFER_SPARSE, bytes([1, 2])), 0,
+                      encode_frame(Request.INFER_SPARSE, bytes([1, 1, 2])), 0,
                       ErrorCode.UNKNOWN_TYPE, Request.INFER_SPARSE))
     return [{"what": what, "raw": raw.hex(), "quiet": quiet, "code": int(code), "type": int(t)}
             for what, raw, quiet, code, t in cases]
