@@ -35,11 +35,11 @@ __all__ = ["RequestReceiver"]
 
 
 class _Run(enum.Enum, shape=2):
-    """Which byte of an INFER-SPARSE run comes next."""
+    """Where an INFER-SPARSE is in a run; one counter, ``left_in_run``, serves each part."""
 
-    ZEROS = 0       # the run's count of zero activations
-    COUNT = 1       # its count of activations
-    BODY = 2        # its zeros go out, then its activations come (then the next run's ZEROS)
+    ZEROS = 0       # the next byte is a run's count of zeros
+    SKIP = 1        # its zeros go out (the count byte waits), then the count byte is taken
+    BODY = 2        # its activations come (then the next run's ZEROS)
 
 
 class _Sink(enum.Enum, shape=2):
@@ -241,8 +241,7 @@ class RequestReceiver(wiring.Component):
             left = count                # one payload byte an activation
             sparse = C(0)
         phase = Signal(_Run)            # INFER-SPARSE: where in a run the frame is
-        skip = Signal(8)                # ... zeros of the run still to go
-        run = Signal(8)                 # ... activations of the run still to come
+        in_run = Signal(8)              # ... zeros still to go (SKIP), activations to come (BODY)
         # The frame's error: set when found (or, for NO-MODEL and SEQUENCE, at the header and
         # answered once the CRC holds); 0 while all is well.
         code = Signal(ErrorCode)
@@ -268,9 +267,6 @@ class RequestReceiver(wiring.Component):
         image_ok = self.loader_done & self.loader_ok & (boot_end | (load_full & ~overlong))
         zero_out = Signal()             # the activation offered is a zero the frame skipped
         m.d.comb += [acts.payload.eq(Mux(zero_out, 0, byte.as_signed())), image.payload.eq(byte)]
-        if self._sparse:
-            with m.If(acts.valid & acts.ready & (skip != 0)):
-                m.d.sync += skip.eq(skip - 1)
         if self._sparse:
             with m.If(acts.valid & acts.ready):
                 m.d.sync += left.eq(left - 1)
@@ -306,7 +302,7 @@ class RequestReceiver(wiring.Component):
                     m.d.sync += [frame_type.eq(0), sink.eq(_Sink.NONE)]
                     with m.If(good & (byte == SOF)):
                         m.d.sync += [noise.eq(0), code.eq(0), too_big.eq(0),
-                                     phase.eq(_Run.ZEROS), skip.eq(0), run.eq(0)]
+                                     phase.eq(_Run.ZEROS)]
                         m.next = "TYPE"
                     with m.Elif(~noise):
                         m.d.sync += [noise.eq(1), code.eq(ErrorCode.NOISE)]
@@ -389,8 +385,8 @@ class RequestReceiver(wiring.Component):
                         if not self._sparse:
                             m.d.comb += dense
                         else:
-                            self._sparse_payload(m, dense, offer, sparse, phase, skip, run,
-                                                 left, zero_out, code, got)
+                            self._sparse_payload(m, dense, offer, sparse, phase, in_run, left,
+                                                 zero_out, code, got)
                 with m.If(got):
                     m.d.sync += count.eq(count - 1)
                     with m.If(count == 1):
@@ -483,14 +479,17 @@ class RequestReceiver(wiring.Component):
                         m.d.sync += count.eq(count - 1)
                 aborted = code.matches(ErrorCode.LINE, ErrorCode.TIMEOUT)
                 with m.If((sink != _Sink.ENGINE) | (left == 0) | given_up):
-                    with m.If(aborted):
-                        m.next = "ERROR"
-                    with m.Else():
-                        m.next = "END"
-                    if self._sparse:
+                    if not self._sparse:
+                        m.next = "ERROR"        # (only a frame cut short comes here)
+                    else:
+                        with m.If(aborted):
+                            m.next = "ERROR"
+                        with m.Else():
+                            m.next = "END"
                         # an INFER-SPARSE must end at a run's end, its zeros within the inputs
                         with m.If(sparse & ~aborted & ~given_up
-                                  & ((skip != 0) | (run != 0) | (phase == _Run.COUNT))):
+                                  & ((phase == _Run.SKIP)
+                                     | ((phase == _Run.BODY) & (in_run != 0)))):
                             m.d.sync += code.eq(ErrorCode.BAD_SPARSE)
 
             with m.State("ERROR"):
@@ -546,7 +545,7 @@ class RequestReceiver(wiring.Component):
             m.d.sync += model_valid.eq(0)
         return m
 
-    def _sparse_payload(self, m, dense, offer, sparse, phase, skip, run, left, zero_out, code,
+    def _sparse_payload(self, m, dense, offer, sparse, phase, in_run, left, zero_out, code,
                         got):
         """An INFER(-SPARSE)'s payload bytes to the engine: a dense INFER's as they come, an
         INFER-SPARSE's runs as their zeros then their activations, nothing past the inputs
@@ -555,17 +554,19 @@ class RequestReceiver(wiring.Component):
         good = rx.payload.error == RxError.NONE
         given_up = self.engine_given_up
         full = left == 0
+        counted = in_run != 0
         with m.If(~sparse):
             m.d.comb += dense
-        with m.Elif((phase == _Run.BODY) & (skip != 0)):
-            # the run's zeros, while the byte after them waits
+        with m.Elif((phase == _Run.SKIP) & counted):
+            # the run's zeros, while its count byte waits (past the inputs: dropped)
             with m.If(full):
-                # past the inputs: dropped (the byte waits for the next cycle)
                 m.d.comb += rx.ready.eq(0)
-                m.d.sync += [skip.eq(0), code.eq(ErrorCode.BAD_SPARSE)]
+                m.d.sync += [in_run.eq(0), code.eq(ErrorCode.BAD_SPARSE)]
             with m.Else():
                 m.d.comb += [acts.valid.eq(offer), zero_out.eq(1), rx.ready.eq(~good | given_up)]
-        with m.Elif((phase == _Run.BODY) & (run != 0)):
+                with m.If(acts.valid & acts.ready):
+                    m.d.sync += in_run.eq(in_run - 1)
+        with m.Elif((phase == _Run.BODY) & counted):
             # the run's activations (past the inputs: swallowed)
             with m.If(full):
                 with m.If(got):
@@ -573,11 +574,10 @@ class RequestReceiver(wiring.Component):
             with m.Else():
                 m.d.comb += dense
             with m.If(got):
-                m.d.sync += run.eq(run - 1)
-        with m.Elif(phase == _Run.COUNT):
-            with m.If(got):
-                m.d.sync += [run.eq(rx.payload.data), phase.eq(_Run.BODY)]
+                m.d.sync += in_run.eq(in_run - 1)
         with m.Else():
-            # the next run's zeros
+            # a count byte: of the next run's zeros (ZEROS, or BODY at a run's end), or of the
+            # run's activations (SKIP, its zeros out)
             with m.If(got):
-                m.d.sync += [skip.eq(rx.payload.data), phase.eq(_Run.COUNT)]
+                m.d.sync += [in_run.eq(rx.payload.data),
+                             phase.eq(Mux(phase == _Run.SKIP, _Run.BODY, _Run.SKIP))]
