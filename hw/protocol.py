@@ -79,7 +79,7 @@ class HostProtocol(wiring.Component):
     o_image : ``Out(stream.Signature(8))``
         LOAD-DATA bytes to the loader's ``i_stream``.
     loader_start : ``Out(1)``
-        A one-cycle pulse when LOAD-START is accepted (to the loader's ``start``).
+        A one-cycle pulse the cycle after LOAD-START is accepted (to the loader's ``start``).
     loader_done, loader_ok : ``In(1)``
         The loader's ``done`` and ``ok``, read at LOAD-END and at the end of a boot load.
     loader_error : ``In(3)``

@@ -88,7 +88,7 @@ class RequestReceiver(wiring.Component):
         LOAD-DATA bytes, to the loader. A byte the loader leaves waiting for the timeout is
         withdrawn (against the stream rules): the frame ends in TIMEOUT, the load abandoned.
     loader_start : ``Out(1)``
-        A one-cycle pulse when LOAD-START is answered with ACK.
+        A one-cycle pulse, the cycle after LOAD-START's ACK is posted.
     loader_done, loader_ok, loader_error, loader_in_count, loader_out_count, loader_received
         The loader's verdict, counts and bytes taken (:class:`~tinyeie.hw.loader.ImageLoader`).
     o_activations : ``Out(stream.Signature(signed(act_width)))``
@@ -277,6 +277,11 @@ class RequestReceiver(wiring.Component):
 
         answer = self.o_answer.payload
         posted = self.o_answer.valid & self.o_answer.ready
+        # The loader starts the cycle after LOAD-START's ACK is posted (the next LOAD-DATA byte
+        # is cycles away): a register, so that no path runs from the engine's results (which
+        # decide when an INFER's answer is posted) into the loader and the flash reader.
+        start_loader = Signal()
+        m.d.sync += self.loader_start.eq(start_loader)
         m.d.comb += answer.type.eq(frame_type)
 
         # A frame under way ends at a line error or a timeout: to PAD, which gives an INFER's
@@ -459,7 +464,7 @@ class RequestReceiver(wiring.Component):
                                 with m.If(too_big):
                                     m.d.sync += last_loader_error.eq(LoaderError.TOO_LARGE)
                                 with m.Else():
-                                    m.d.comb += self.loader_start.eq(1)
+                                    m.d.comb += start_loader.eq(1)
                                     m.d.sync += [loading.eq(1), overlong.eq(0),
                                                  model_valid.eq(0),
                                                  last_loader_error.eq(LoaderError.NONE)]
