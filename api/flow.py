@@ -15,6 +15,7 @@ Every problem the user can fix is a :class:`~tinyeie.contract.errors.TinyeieErro
 message that says what was wrong and what would be right.
 """
 
+import time
 from pathlib import Path
 
 from tinyeie.contract.config import EngineConfig
@@ -306,9 +307,11 @@ def infer(host, packed, x, labels=None, *, progress=False, name="the model image
                            f"or load this one with --load")
     inputs = input_activations(x, packed.config)
     golden = golden_logits(packed, inputs)
+    started = time.monotonic()
     with tqdm(total=len(inputs), unit="input", desc="board", disable=not progress,
               leave=False) as bar:
         answers = host.infer_many(inputs, progress=lambda done: bar.update(done - bar.n))
+    seconds = time.monotonic() - started
     logits = np.array([list(a.logits) for a in answers], dtype=np.int64)
     differ = np.flatnonzero((logits != golden).any(axis=1))
     result = {
@@ -322,6 +325,9 @@ def infer(host, packed, x, labels=None, *, progress=False, name="the model image
         "cycles_mean": float(np.mean([a.cycles for a in answers])),
         "logits": logits.tolist(),
         "golden_logits": golden.tolist(),
+        # the host's clock, from the first request to the last answer: the link end to end
+        "seconds": round(seconds, 4),
+        "images_per_second": len(inputs) / seconds if seconds > 0 else None,
     }
     if labels is not None:
         labels = np.asarray(labels)

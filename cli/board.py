@@ -83,7 +83,8 @@ def cmd_infer(args):
     n = result["inputs"]
     print(f"{n} inputs on the board: {result['mismatches']} differ from the golden model"
           + (f" (first: input {result['first_mismatch']})" if result["mismatches"] else "")
-          + f"; {result['cycles_mean']:.0f} engine cycles per input")
+          + f"; {result['cycles_mean']:.0f} engine cycles per input; "
+          f"{result['images_per_second']:.1f} inputs/s over the link ({result['seconds']:.2f} s)")
     if "labels" in result:
         print(f"accuracy {1 - result['errors'] / n:.2%} ({result['errors']} of {n} "
               f"misclassified; the golden model {1 - result['golden_errors'] / n:.2%})")

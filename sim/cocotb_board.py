@@ -200,3 +200,36 @@ async def board_refuses_a_corrupted_image(dut):
             assert status.last_loader_error == args["bad_image_error"], status
             await host.send(encode_frame(Request.INFER, good))
             await host.expect_error("INFER without a model", ErrorCode.NO_MODEL, Request.INFER)
+
+
+@cocotb.test()
+async def board_survives_a_flood(dut):
+    """INFERs sent back to back far beyond what the inbox holds: the board answers what it
+    can, reports the overrun as an ERROR (LINE), drops the rest until the line is quiet, and
+    then serves STATUS and an INFER as ever. Nothing hangs, nothing is misread."""
+    args = sim_args()
+    host, _ = await booted(dut, args)
+    good = infer_payload(np.load(args["inputs"])[0])
+    await host.send(encode_frame(Request.INFER, good) * args["flood"])
+    results = errors = 0
+    while True:
+        got = await host.uart.recv(1, timeout_cycles=args["settle_cycles"])
+        if not got:
+            break
+        for event in host.decoder.feed(got):
+            assert isinstance(event, Frame), f"a damaged answer in the flood: {event}"
+            if event.type == Response.RESULT:
+                assert parse_result(event.payload).logits == args["good_logits"]
+                results += 1
+            else:
+                assert event.type == Response.ERROR, event
+                errors += 1
+    assert 0 < results < args["flood"] and errors, (results, errors)
+    await host.uart.idle(args["settle_cycles"])
+    status = await host.status()
+    assert status.model_valid and status.last_error in (ErrorCode.LINE, ErrorCode.NOISE,
+                                                        ErrorCode.BAD_CRC, ErrorCode.TIMEOUT), \
+        status
+    frame = await host.request(Request.INFER, good)
+    assert frame.type == Response.RESULT and parse_result(frame.payload).logits == \
+        args["good_logits"]

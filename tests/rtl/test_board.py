@@ -141,3 +141,14 @@ def test_board_refuses_a_corrupted_image_and_loads_a_good_one():
     run_board(b, cfg, pack(layers, cfg), inputs, "board_refuses_a_corrupted_image",
               args={"good_image": good, "bad_image": bytes(bad), "good_logits": logits,
                     "bad_image_error": int(LoaderError.CRC)})
+
+
+def test_a_flood_beyond_the_inbox_is_refused_and_the_board_recovers():
+    """60 INFERs back to back into a 256-byte inbox (each answer is longer than its request,
+    so the board falls behind): the overrun is answered with an ERROR, and the board serves
+    requests again once the line is quiet."""
+    b = replace(board("icebreaker"), link_sparse=True, rx_buffer=256)
+    cfg = b.engine_config()
+    layers, inputs, logits = small_model(cfg)
+    run_board(b, cfg, pack(layers, cfg), inputs, "board_survives_a_flood",
+              args={"flood": 60, "good_logits": logits})
