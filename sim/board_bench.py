@@ -34,7 +34,7 @@ def _follow(path, bar, stop):
         bar.update(done - bar.n)
 
 
-def link_figures(board, divisor, out):
+def link_figures(board, baud, divisor, out):
     """The link's speed on a run: the clock cycles from the first request byte to the last
     answer byte, and images per second at the board's clock.
 
@@ -46,8 +46,9 @@ def link_figures(board, divisor, out):
     answered = out["answered_at"]
     requests = out["request_bytes"]
     figures = {
-        "baud": round(clock_hz / divisor),
+        "baud": baud,
         "uart_divisor": divisor,
+        "uart_baud_actual": round(clock_hz / divisor),
         "clock_mhz": clock_hz / 1e6,
         "request_bytes_mean": float(requests.mean()),
         "link_cycles": int(answered[-1]),
@@ -118,7 +119,7 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
         "class_mismatches": int((out["classes"] != classify(golden)).sum()),
         "errors": int((out["classes"] != labels).sum()),
         **figures,
-        **link_figures(board, divisor, out),
+        **link_figures(board, baud, divisor, out),
         "link": "version 1: dense, one at a time" if link_v1 else "sparse where shorter, ahead",
         "boot": "SPI flash" if board.flash_boot else "block RAM from the bitstream",
         "level": "gate" if netlist is not None else "rtl",
