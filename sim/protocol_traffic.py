@@ -24,7 +24,7 @@ from tinyeie.sw.compiler.pack import pack
 from tinyeie.sw.compiler.random_model import random_layers
 from tinyeie.sw.host.board_model import BoardModel, image_verdict
 from tinyeie.sw.host.frames import Frame, FrameDecoder, encode_frame
-from tinyeie.sw.host.payloads import infer_payload, load_start_payload
+from tinyeie.sw.host.payloads import infer_payload, load_start_payload, sparse_payload
 
 __all__ = ["traffic", "run_traffic"]
 
@@ -49,8 +49,10 @@ class _Golden:
         return [int(v) for v in logits], 0
 
 
-def traffic(config, baked, frames, seed):
+def traffic(config, baked, frames, seed, link=None):
     """Random events for about ``frames`` request frames; returns (events, expected bytes).
+    ``link``: the board's protocol options for the model (``sparse``, ``rx_buffer``,
+    ``bit_cycles``); with ``sparse``, half the INFERs go as INFER-SPARSE.
 
     An event is ``(kind, bytes, quiet cycles after, answers expected)``: kind ``send`` or
     ``line`` (the bytes, then a byte with a broken stop bit)."""
@@ -62,8 +64,9 @@ def traffic(config, baked, frames, seed):
         images.append(write_image(pack(layers, config)))
     golden = _Golden(config, baked)
     in_count = _inputs(baked)
+    link = link or {}
     model = BoardModel(config, golden.engine, golden.loader,
-                       preloaded=(in_count, _outputs(baked)))
+                       preloaded=(in_count, _outputs(baked)), **link)
     events, expected, sent = [], bytearray(), 0
 
     def emit(kind, data, quiet=0):
@@ -82,6 +85,9 @@ def traffic(config, baked, frames, seed):
                              "corrupt", "cut", "noise", "line", "bad-load"])
         acts = [rng.randrange(-128, 128) for _ in range(in_count)]
         good = encode_frame(Request.INFER, infer_payload(acts)) if in_count else b""
+        if link.get("sparse") and in_count and rng.random() < 0.5:
+            acts = [a if rng.random() < 0.3 else 0 for a in acts]
+            good = encode_frame(Request.INFER_SPARSE, sparse_payload(acts))
         if action == "status":
             emit("send", encode_frame(Request.STATUS))
         elif action in ("load", "bad-load"):
@@ -150,7 +156,8 @@ def run_traffic(board, frames, seed=1):
     config = board.engine_config(pes=4, pe_words=2048)
     nrng = np.random.default_rng(seed + 1000)
     baked = pack(random_layers(nrng, [40, 24, 10], density=0.4, cfg=config, gap_rows=17), config)
-    events, expected = traffic(config, baked, frames, seed)
+    events, expected = traffic(config, baked, frames, seed,
+                               {**board.link_options(), "bit_cycles": SIM_DIVISOR})
     sim = board_build(board, config, baked)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="tinyeie-traffic-") as tmp:
