@@ -20,7 +20,7 @@ def cmd_build(args):
                    baud=args.baud, progress=not args.json)
     if args.json:
         print(json.dumps(fields, indent=2))
-        return 0
+        return 0 if fields["timing_met"] else 1
     print(f"{b.description}, {fields['pes']} PEs:")
     print(f"  logic {fields['luts']:,} of {fields['luts_total']:,}, block RAM {fields['bram']} "
           f"of {fields['bram_total']}" + (f", SPRAM {fields['spram']} of {fields['spram_total']}"
