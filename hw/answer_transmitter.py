@@ -5,12 +5,13 @@
 as the UART takes its bytes, with its CRC-16, a RESULT's logits straight from the engine.
 """
 
-from amaranth.hdl import Module, Mux, ResetInserter, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import crc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tinyeie.contract.protocol import SOF, STATUS_BYTES, Response
 from tinyeie.hw.answer import Answer, AnswerKind, Status
+from tinyeie.hw.crc_unit import restartable_crc
 from tinyeie.hw.engine import CYCLE_WIDTH, Result
 
 __all__ = ["AnswerTransmitter"]
@@ -83,11 +84,7 @@ class AnswerTransmitter(wiring.Component):
         cfg = self._config
         m = Module()
 
-        # Restarted through its reset while idle rather than its `start` with the type byte:
-        # `start` would put a multiplexer in front of every XOR tree.
-        crc_unit = crc.catalog.CRC16_CCITT_FALSE(data_width=8).create()
-        idle = Signal()
-        m.submodules.crc = ResetInserter(idle)(crc_unit)
+        crc_unit, idle = restartable_crc(m, crc.catalog.CRC16_CCITT_FALSE)   # while idle
 
         answer = self.i_answer.payload
         tx = self.o_tx

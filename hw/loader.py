@@ -9,7 +9,7 @@ the error it ends with for any byte string, including damaged and cut-off ones.
 
 from contextlib import contextmanager
 
-from amaranth.hdl import Cat, Module, Mux, ResetInserter, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import crc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,6 +25,7 @@ from tinyeie.contract.image import (
 )
 from tinyeie.contract.layouts import WriteCommand
 from tinyeie.contract.protocol import LoaderError
+from tinyeie.hw.crc_unit import restartable_crc
 
 __all__ = ["ImageLoader"]
 
@@ -107,10 +108,7 @@ class ImageLoader(wiring.Component):
         # register at the CRC's residue, which spares a 32-bit trailer register and comparator.
         cfg = self._config
         m = Module()
-        crc_unit = crc.catalog.CRC32_ISO_HDLC(data_width=8).create()
-        # Restarted through its reset rather than its `start`: `start` may come with a byte,
-        # which puts a multiplexer in front of every XOR tree (60 LUTs); here it never does.
-        m.submodules.crc = ResetInserter(self.start)(crc_unit)
+        crc_unit, _ = restartable_crc(m, crc.catalog.CRC32_ISO_HDLC, self.start)
 
         byte = self.i_stream.payload
         take = self.i_stream.valid & self.i_stream.ready

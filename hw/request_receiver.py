@@ -9,7 +9,7 @@ frame's answer (an :class:`~tinyeie.hw.answer.Answer`) for the transmitter.
 import operator
 from contextlib import contextmanager
 
-from amaranth.hdl import C, Cat, Module, Mux, ResetInserter, Signal, signed
+from amaranth.hdl import C, Cat, Module, Mux, Signal, signed
 from amaranth.lib import crc, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -29,6 +29,7 @@ from tinyeie.contract.protocol import (
     Request,
 )
 from tinyeie.hw.answer import Answer, AnswerKind, Status
+from tinyeie.hw.crc_unit import restartable_crc
 from tinyeie.hw.uart import RxByte, RxError
 
 __all__ = ["RequestReceiver"]
@@ -187,11 +188,7 @@ class RequestReceiver(wiring.Component):
         cfg = self._config
         m = Module()
 
-        # Restarted through its reset between frames rather than its `start` with the frame's
-        # first byte: `start` would put a multiplexer in front of every XOR tree.
-        crc_unit = crc.catalog.CRC16_CCITT_FALSE(data_width=8).create()
-        idle = Signal()
-        m.submodules.crc = ResetInserter(idle)(crc_unit)
+        crc_unit, idle = restartable_crc(m, crc.catalog.CRC16_CCITT_FALSE)   # between frames
 
         # -- what STATUS reports ---------------------------------------------------------------
         pre_in, pre_out = self._preloaded or (0, 0)

@@ -81,6 +81,18 @@ def frame_bits(byte, *, stop=1):
     return [0] + [(byte >> i) & 1 for i in range(8)] + [stop]
 
 
+class _UARTComponent(wiring.Component):
+    """A component timed by ``divisor`` clock cycles a bit (checked)."""
+
+    def __init__(self, divisor, members):
+        self._divisor = _check_divisor(divisor)
+        super().__init__(members)
+
+    @property
+    def divisor(self):
+        return self._divisor
+
+
 class RxError(enum.Enum, shape=2):
     """What went wrong with a received item (``RxByte.error``)."""
 
@@ -99,7 +111,7 @@ class RxByte(data.Struct):
     error: RxError
 
 
-class UARTReceiver(wiring.Component):
+class UARTReceiver(_UARTComponent):
     """8N1 UART receiver.
 
     Errors travel in band, in order with the bytes: every item on ``o_stream`` is an
@@ -133,15 +145,8 @@ class UARTReceiver(wiring.Component):
     """
 
     def __init__(self, *, divisor):
-        self._divisor = _check_divisor(divisor)
-        super().__init__({
-            "rx": In(1, init=1),
-            "o_stream": Out(stream.Signature(RxByte)),
-        })
-
-    @property
-    def divisor(self):
-        return self._divisor
+        super().__init__(divisor, {"rx": In(1, init=1),
+                                   "o_stream": Out(stream.Signature(RxByte))})
 
     def elaborate(self, platform):
         # One down-counter times everything: half a bit from the start bit's falling edge to its
@@ -218,7 +223,7 @@ class UARTReceiver(wiring.Component):
         return m
 
 
-class UARTTransmitter(wiring.Component):
+class UARTTransmitter(_UARTComponent):
     """8N1 UART transmitter.
 
     A byte taken from ``i_stream`` starts its start bit on ``tx`` in the next cycle; every bit
@@ -240,15 +245,8 @@ class UARTTransmitter(wiring.Component):
     """
 
     def __init__(self, *, divisor):
-        self._divisor = _check_divisor(divisor)
-        super().__init__({
-            "i_stream": In(stream.Signature(8)),
-            "tx": Out(1, init=1),
-        })
-
-    @property
-    def divisor(self):
-        return self._divisor
+        super().__init__(divisor, {"i_stream": In(stream.Signature(8)),
+                                   "tx": Out(1, init=1)})
 
     def elaborate(self, platform):
         # The whole frame is loaded into a shift register whose bit 0 is the line, and shifted

@@ -14,7 +14,7 @@ from tinyeie.sw.host.frames import encode_frame
 from tinyeie.sw.host.payloads import load_start_payload
 
 __all__ = ["stream_put", "stream_get", "put_all", "get_count", "check_stream_rules", "simulate",
-           "run_simulation", "send_damaged", "DAMAGES", "ModelBench"]
+           "run_simulation", "send_damaged", "DAMAGES", "ModelBench", "watch_level"]
 
 
 async def stream_put(ctx, stream, payload, *, idle=0.0, rng=None):
@@ -65,6 +65,19 @@ def check_stream_rules(stream, *, unless=None):
                 assert valid, "valid fell before the transfer"
                 assert payload == held, f"payload changed while valid: {held:#x} -> {payload:#x}"
             held = payload if valid and not ready else None
+    return testbench
+
+
+def watch_level(i_stream, o_stream, levels):
+    """A background testbench that appends to ``levels``, every cycle, the items ``i_stream``
+    has taken and ``o_stream`` not yet given: what a queue between them holds."""
+    async def testbench(ctx):
+        taken = given = 0
+        async for _, _, i_valid, i_ready, o_valid, o_ready in ctx.tick().sample(
+                i_stream.valid, i_stream.ready, o_stream.valid, o_stream.ready):
+            taken += i_valid and i_ready
+            given += o_valid and o_ready
+            levels.append(taken - given)
     return testbench
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tinyeie.hw.answer import AnswerKind
 from tinyeie.hw.answer_slot import AnswerSlot
-from tinyeie.sim.pysim import check_stream_rules, simulate, stream_get, stream_put
+from tinyeie.sim.pysim import check_stream_rules, simulate, stream_get, stream_put, watch_level
 
 
 def random_answer(rng):
@@ -21,7 +21,7 @@ def test_answers_pass_in_order_one_at_a_time(seed):
     answers = [random_answer(rng) for _ in range(40)]
     dut = AnswerSlot()
     got = []
-    most = [0]          # answers posted and not yet taken, at most
+    held = []           # answers posted and not yet taken, each cycle
 
     async def receiver(ctx):
         for answer in answers:
@@ -33,18 +33,12 @@ def test_answers_pass_in_order_one_at_a_time(seed):
             got.append({"kind": payload.kind, "code": payload.code, "type": payload.type,
                         "drain": payload.drain})
 
-    async def occupancy(ctx):
-        posted = taken = 0
-        async for _, _, i_valid, i_ready, o_valid, o_ready in ctx.tick().sample(
-                dut.i_answer.valid, dut.i_answer.ready, dut.o_answer.valid, dut.o_answer.ready):
-            posted += i_valid and i_ready
-            taken += o_valid and o_ready
-            most[0] = max(most[0], posted - taken)
 
-    simulate(dut, [receiver, transmitter], [occupancy, check_stream_rules(dut.o_answer)],
+    simulate(dut, [receiver, transmitter],
+             [watch_level(dut.i_answer, dut.o_answer, held), check_stream_rules(dut.o_answer)],
              timeout=5000, name="answer_slot")
     assert got == answers
-    assert most[0] == 1
+    assert max(held) == 1
 
 
 def test_a_full_slot_refuses_the_next_answer():

@@ -7,7 +7,7 @@ import pytest
 
 from tinyeie.hw.request_inbox import RequestInbox
 from tinyeie.hw.uart import RxError
-from tinyeie.sim.pysim import check_stream_rules, simulate, stream_get, stream_put
+from tinyeie.sim.pysim import check_stream_rules, simulate, stream_get, stream_put, watch_level
 
 
 @pytest.mark.parametrize("depth, idle, stall", [(4, 0.0, 0.0), (4, 0.0, 0.8), (8, 0.6, 0.0),
@@ -29,19 +29,11 @@ def test_bytes_come_out_in_order(depth, idle, stall):
             payload = await stream_get(ctx, dut.o_stream, stall=stall, rng=rng)
             got.append({"data": payload.data, "error": payload.error})
 
-    async def watch(ctx):
-        # in - out never passes depth: a full inbox refuses bytes
-        pushed = popped = 0
-        async for _, _, iv, ir, ov, orr in ctx.tick().sample(
-                dut.i_stream.valid, dut.i_stream.ready, dut.o_stream.valid, dut.o_stream.ready):
-            pushed += iv and ir
-            popped += ov and orr
-            level.append(pushed - popped)
-
-    simulate(dut, [producer, consumer], [check_stream_rules(dut.o_stream), watch],
+    simulate(dut, [producer, consumer],
+             [check_stream_rules(dut.o_stream), watch_level(dut.i_stream, dut.o_stream, level)],
              timeout=50_000, name="request_inbox")
     assert got == items
-    assert max(level) <= depth
+    assert max(level) <= depth      # a full inbox refuses bytes
     if stall > 0.9:
         assert max(level) == depth      # it did fill up
 
