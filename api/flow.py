@@ -141,7 +141,9 @@ def _model(model):
 def stats(model, data=None, pes=4):
     """Sizes in the paper's and the engine's formats, and the test errors, of a compressed model
     (or its file) on ``data`` (default MNIST): the dict ``tinyeie stats --json`` prints."""
-    from tinyeie.sw.compress.sizes import HardwareStorage
+    from tinyeie.sw.compiler.compile import CALIBRATION_IMAGES
+    from tinyeie.sw.compiler.sizes import engine_stats
+    from tinyeie.sw.compress.sizes import EIEStorage
     from tinyeie.sw.compress.stats import model_stats
 
     if pes < 1:
@@ -149,18 +151,22 @@ def stats(model, data=None, pes=4):
     data, model = _data(data), _model(model)
     net = model.network()
     data.check_model(net.inputs, net.outputs)
-    result = model_stats(model, data.test, HardwareStorage(pes=pes))
+    result = model_stats(model, data.test, EIEStorage(pes=pes))
+    if model.is_mlp:      # the engine runs fully-connected networks only
+        result.update(engine_stats(model, data.test, EngineConfig(pes=pes),
+                                   data.calibration(CALIBRATION_IMAGES)))
     result["data"] = data.name
     result["test_set"] = data.describe(len(data.test[1]))
     return result
 
 
-def pack(model, data=None, config=None, output=None):
+def pack(model, data=None, config=None, output=None, balance=True):
     """Quantise a compressed model (or its file) to the engine's integers, calibrated on
     ``data``'s training inputs (default MNIST), and lay it out for the engine ``config``
     (default :class:`~tinyeie.contract.config.EngineConfig`): a
     :class:`~tinyeie.sw.compiler.compile.Compiled` whose ``packed`` is the model image.
-    ``output``: a folder to write model.bin, manifest.json and mem/*.hex into."""
+    ``output``: a folder to write model.bin, manifest.json and mem/*.hex into. ``balance``:
+    order each hidden layer's rows over the PEs (:func:`~tinyeie.sw.compiler.pack.pack`)."""
     from tinyeie.sw.compiler.compile import CALIBRATION_IMAGES, compile_model
     from tinyeie.sw.compiler.image import save_packed
 
@@ -168,7 +174,7 @@ def pack(model, data=None, config=None, output=None):
     net = model.network()
     data.check_model(net.inputs, net.outputs)
     compiled = compile_model(model, config or EngineConfig(),
-                             data.calibration(CALIBRATION_IMAGES))
+                             data.calibration(CALIBRATION_IMAGES), balance=balance)
     if output is not None:
         save_packed(compiled.packed, output)
     return compiled

@@ -49,16 +49,18 @@ def config_from_args(args, model=None):
 
 def cmd_pack(args):
     from tinyeie.flow import load_data, pack
+    from tinyeie.sw.compiler.image import format_sizes
 
     cfg = config_from_args(args)
     check_output_dir(args.output, "model image folder")
     data = load_data(args.data)
-    compiled = pack(args.model, data, cfg, output=args.output)
+    compiled = pack(args.model, data, cfg, output=args.output, balance=not args.no_balance)
     manifest = json.loads((Path(args.output) / "manifest.json").read_text())
     used = manifest["memories"]
     print(f"{Path(args.output) / 'model.bin'}: {manifest['image_bytes']:,} bytes for {cfg.pes} "
           f"PEs; PE memory {used['pe_words']['used']:,} of {cfg.pe_depth:,} words, column table "
           f"{used['column_rows']['used']:,} of {cfg.col_depth:,} rows")
+    print(format_sizes(manifest["sizes"]))
     x, y = data.test
     float_error, int_error = compiled.errors(x, y)
     print(f"test error on the {data.describe(len(y))}: float {float_error:.2%}, "
@@ -87,6 +89,8 @@ def register(sub):
     p.add_argument("model", help="compressed model (.npz from `tinyeie compress`)")
     p.add_argument("-o", "--output", required=True, help="folder for model.bin, manifest.json "
                    "and mem/*.hex")
+    p.add_argument("--no-balance", action="store_true", help="rows i mod N, as in EIE, instead "
+                   "of balancing every column's weights over the PEs")
     add_config_options(p)
     add_data_option(p, "the data whose training inputs calibrate the activations and whose "
                        "test inputs measure the error")

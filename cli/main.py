@@ -130,7 +130,8 @@ def build_parser():
     p = sub.add_parser("stats", help="per-layer sizes and test error of a compressed model")
     p.add_argument("model", help="compressed model (.npz)")
     p.add_argument("--pes", type=integer(1, 64), default=4,
-                   help="PEs for the engine-format size (1..64)")
+                   help="PEs of the engine whose image is measured (1..64; hw_bytes: the "
+                        "model.bin `tinyeie pack --pes N` writes)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of the table")
     add_data_option(p, "the data to test on")
     p.set_defaults(func=cmd_stats)

@@ -11,13 +11,13 @@ __all__ = ["EngineConfig"]
 class EngineConfig:
     """Sizes of one engine build. The defaults fit an iCE40UP5K (one SPRAM per PE).
 
-    ``pe_depth``: 16-bit words of each PE's memory (entries, then biases); ``col_depth``: rows of
-    the column table (one per layer input, all layers); ``act_depth``: the widest layer (inputs
-    or outputs); ``max_layers``: rows of the layer table; ``queue_depth``: broadcasts a PE can
-    hold before the broadcast waits for it. Its default depends on ``pes``: 4 up to 4 PEs (each
-    deeper slot costs an iCE40UP5K about 35 logic cells per PE), 8 beyond, where the busiest PE
-    of a column more often holds the others up (LeNet-300-100 on 8 PEs: 1.15x of the ideal
-    cycles with 4, 1.13x with 8) and ECP5 LUT RAM makes the depth cheap.
+    ``pe_depth``: 16-bit words of each PE's memory (biases, then entries, two a word);
+    ``col_depth``: rows of the column table (one per layer input, all layers, and one more);
+    ``act_depth``: the widest layer (inputs or outputs); ``max_layers``: rows of the layer
+    table; ``queue_depth``: broadcasts a PE can hold before the broadcast waits for it. Its
+    default depends on ``pes``: 4 up to 4 PEs (each deeper slot costs an iCE40UP5K logic cells
+    in every PE), 8 beyond, where the busiest PE of a column more often holds the others up and
+    ECP5 LUT RAM makes the depth cheap.
     """
 
     pes: int = 4
@@ -51,6 +51,18 @@ class EngineConfig:
     def bank_depth(self):
         """Activations (and accumulators) per PE: each PE holds every ``pes``-th one."""
         return -(-self.act_depth // self.pes)
+
+    @property
+    def row_span(self):
+        """Local rows a PE's row counter can name (a power of two, at least ``bank_depth``): the
+        padding after a run may walk past the PE's last row; it adds zero wherever it lands."""
+        return 1 << max(1, (self.bank_depth - 1).bit_length())
+
+    @property
+    def max_run(self):
+        """The most entries one PE's run of one column can hold: one per local row (a filler
+        stands for 16 zero rows, so fillers never make a run longer than its rows)."""
+        return self.bank_depth
 
     def as_dict(self):
         return asdict(self)

@@ -41,7 +41,9 @@ __all__ = ["MAGIC", "VERSION", "ImageHeader", "SectionHeader", "HEADER_WORDS", "
            "loader_model", "max_image_bytes", "load_length_bits"]
 
 MAGIC = b"TEIE"
-VERSION = 2             # 2: runs end by next_last and the column table's single mask
+#: 3: 8-bit entries two a word, runs found by a shared base and per-PE offsets (2: one 9-bit
+#: entry a word with next_last, runs padded to the longest PE's; 1: a last bit)
+VERSION = 3
 MAX_SECTION = 0xFFFF    # data words of one section (its count is one word)
 TRAILER_WORDS = 2
 
@@ -286,7 +288,9 @@ def _header_detail(header, config):
         return f"it starts with {start!r}, expected {MAGIC!r}"
     value = from_words(header[field_word(ImageHeader, name):])
     if name == "version":
-        return f"version {value}, this tinyeie reads version {VERSION}"
+        older = " (made by an older tinyeie)" if value < VERSION else ""
+        return (f"it is image format version {value}{older}, this tinyeie reads version "
+                f"{VERSION}: pack the model again with `tinyeie pack`")
     engine = {"act_depth": "act_depth", "layers": "max_layers", "column_rows": "col_depth",
               "pe_words": "pe_depth", "in_count": "act_depth", "out_count": "act_depth"}
     if name in engine:

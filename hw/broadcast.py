@@ -1,24 +1,27 @@
 """The column table and the broadcast of each non-zero activation to the PEs that need it."""
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import fifo, memory, stream, wiring
+from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
-from tinyeie.contract.layouts import SLICE_BITS, column_slices, mask_slices
-from tinyeie.hw.pe import Column
+from tinyeie.contract.layouts import BASE_UNIT, SLICE_BITS, ColumnRow, column_slices
+from tinyeie.hw.pe import Column, entry_address_width, run_length_width
 from tinyeie.hw.scanner import NonZero
 
 __all__ = ["Broadcaster"]
 
 
 class Broadcaster(wiring.Component):
-    """Looks each non-zero ``(j, a_j)`` up in the column table and hands ``(a_j, ptr_j)`` to
-    every PE in the column's mask, with the PE's bit of the single-entry mask.
+    """Looks each non-zero ``(j, a_j)`` up in the column table and hands ``(a_j, start, length)``
+    of its run to every PE whose run of column ``j`` is not empty.
+
+    A PE's run of column ``j`` starts where table row ``col_base + j`` says and ends where row
+    ``col_base + j + 1`` says its next run starts (:class:`~tinyeie.contract.layouts.ColumnRow`).
+    The table is kept in two banks, even rows and odd rows, so both rows are read in one cycle.
 
     Each PE takes the column when its queue has room; a column moves on in the cycle the last PE
-    in its mask has taken it, so one column a cycle passes while no queue is full. A column
-    whose mask is empty is dropped in one cycle. Non-zeros wait in a two-deep queue, so that
+    with a run has taken it, so one column a cycle passes while no queue is full. A column no PE
+    has a run of is dropped in one cycle. Non-zeros wait in a two-deep queue, so that
     ``i_stream.ready`` comes from registers, not from whether the PEs take a column.
 
     Members
@@ -37,12 +40,10 @@ class Broadcaster(wiring.Component):
         self._config = config
         self._slices = column_slices(config.pes)
         self._init = [int(row) for row in init]
-        self._ptr_width = ceil_log2(config.pe_depth)
         super().__init__({
             "i_stream": In(stream.Signature(NonZero(config.act_width))),
             "col_base": In(16),
-            "o_columns": Out(stream.Signature(Column(config.act_width, self._ptr_width))
-                             ).array(config.pes),
+            "o_columns": Out(stream.Signature(Column(config))).array(config.pes),
             "busy": Out(1),
             "w_addr": In(16),
             "w_slice": In(6),
@@ -51,41 +52,56 @@ class Broadcaster(wiring.Component):
         })
 
     def elaborate(self, platform):
+        # Three stages: the inbox; the banks' output registers (`found`), which hold the two
+        # rows looked up; a register stage (`held`) with every PE's run, offered to the PEs. The
+        # runs' arithmetic (a start and a length per PE: a base times BASE_UNIT plus the PE's
+        # offset, twice, and their difference) sits between the banks and `held`, so what the
+        # PEs take decides, from registers, whether rows move on.
         cfg = self._config
         n = cfg.pes
         m = Module()
 
-        # Whether the held column moves on is a wide AND over the PE queues; the inbox keeps it
-        # out of the scanner's logic (it was the ECP5 builds' slowest path).
-        m.submodules.inbox = inbox = fifo.SyncFIFO(
-            width=NonZero(cfg.act_width).size, depth=2)
+        m.submodules.inbox = inbox = fifo.SyncFIFO(width=NonZero(cfg.act_width).size, depth=2)
         wiring.connect(m, wiring.flipped(self.i_stream), inbox.w_stream)
         nonzero = NonZero(cfg.act_width)(inbox.r_data)
 
-        m.submodules.table = table = memory.Memory(
-            shape=SLICE_BITS * self._slices, depth=cfg.col_depth, init=self._init)
-        rd = table.read_port()
-        wr = table.write_port(granularity=SLICE_BITS)
-        m.d.comb += [wr.addr.eq(self.w_addr), wr.data.eq(self.w_data.replicate(self._slices)),
-                     wr.en.eq(self.w_en << self.w_slice)]
+        # Row r of the table lives in bank r mod 2 at word r div 2.
+        depth = -(-cfg.col_depth // 2)
+        banks = []
+        for parity in range(2):
+            init = self._init[parity::2]
+            bank = memory.Memory(shape=SLICE_BITS * self._slices, depth=depth, init=init)
+            m.submodules[f"bank{parity}"] = bank
+            rd, wr = bank.read_port(), bank.write_port(granularity=SLICE_BITS)
+            m.d.comb += [wr.addr.eq(self.w_addr[1:]),
+                         wr.data.eq(self.w_data.replicate(self._slices)),
+                         wr.en.eq((self.w_en & (self.w_addr[0] == parity)) << self.w_slice)]
+            banks.append(rd)
 
-        # Two stages: the table's output register holds a looked-up row (`found`), and a
-        # register stage (`held`) offers it to the PEs. The table's slow output then only loads
-        # registers; what the PEs take decides, from registers, whether rows move on.
-        found = Signal()                # the table's output holds a looked-up row
+        found = Signal()                # the banks' outputs hold a looked-up pair of rows
         found_a = Signal.like(nonzero.a)
+        found_odd = Signal()            # the column's row is odd (in bank 1)
         held = Signal()                 # the column offered to the PEs
         held_a = Signal.like(nonzero.a)
-        held_ptr = Signal(self._ptr_width)
-        held_mask = Signal(n)
-        held_single = Signal(n)
+        held_start = Signal(data.ArrayLayout(entry_address_width(cfg), n))
+        held_length = Signal(data.ArrayLayout(run_length_width(cfg), n))
+        held_mask = Signal(n)           # PEs with a run of the held column
         taken = Signal(n)               # PEs that have taken the held column
+
+        # The column's row and the row after it, from whichever banks hold them.
+        layout = ColumnRow(n)
+        width = layout.size
+        row, after = layout(Signal(width)), layout(Signal(width))
+        with m.If(found_odd):
+            m.d.comb += [row.eq(banks[1].data[:width]), after.eq(banks[0].data[:width])]
+        with m.Else():
+            m.d.comb += [row.eq(banks[0].data[:width]), after.eq(banks[1].data[:width])]
 
         takes = Signal(n)
         for p, o in enumerate(self.o_columns):
             m.d.comb += [o.valid.eq(held & held_mask[p] & ~taken[p]),
-                         o.payload.a.eq(held_a), o.payload.ptr.eq(held_ptr),
-                         o.payload.single.eq(held_single[p]),
+                         o.payload.a.eq(held_a), o.payload.start.eq(held_start[p]),
+                         o.payload.length.eq(held_length[p]),
                          takes[p].eq(o.valid & o.ready)]
         done = held & ((~held_mask | taken | takes) == (1 << n) - 1)
         with m.If(done):
@@ -94,22 +110,29 @@ class Broadcaster(wiring.Component):
             m.d.sync += taken.eq(taken | takes)
 
         move = found & (~held | done)
-        single_at = SLICE_BITS * (1 + mask_slices(n))
         with m.If(move):
-            m.d.sync += [held.eq(1), held_a.eq(found_a), held_ptr.eq(rd.data[:SLICE_BITS]),
-                         held_mask.eq(rd.data[SLICE_BITS:SLICE_BITS + n]),
-                         held_single.eq(rd.data[single_at:single_at + n])]
+            m.d.sync += [held.eq(1), held_a.eq(found_a)]
+            for p in range(n):
+                # The length needs only the low bits: a run is shorter than 2**length bits.
+                start = row.base * BASE_UNIT + row.offset[p]
+                end = after.base * BASE_UNIT + after.offset[p]
+                length = (end - start)[:run_length_width(cfg)]
+                m.d.sync += [held_start[p].eq(start), held_length[p].eq(length),
+                             held_mask[p].eq(length != 0)]
         with m.Elif(done):
             m.d.sync += held.eq(0)
 
-        # The table's read port is enabled only to look a column up, so its output holds the
-        # looked-up row until it moves on.
+        # The banks' read ports are enabled only to look a column up, so their outputs hold
+        # the looked-up rows until they move on. Of rows r and r + 1, bank 0 reads the even one
+        # (word (r + 1) div 2), bank 1 the odd one (word r div 2).
         # (A read port's enable resets to 1, so it is driven in full, not just set in an If.)
         look_up = inbox.r_rdy & (~found | move)
+        at = self.col_base + nonzero.j
         m.d.comb += [inbox.r_en.eq(look_up),
-                     rd.addr.eq(self.col_base + nonzero.j), rd.en.eq(look_up)]
+                     banks[0].addr.eq((at + 1) >> 1), banks[0].en.eq(look_up),
+                     banks[1].addr.eq(at >> 1), banks[1].en.eq(look_up)]
         with m.If(look_up):
-            m.d.sync += [found.eq(1), found_a.eq(nonzero.a)]
+            m.d.sync += [found.eq(1), found_a.eq(nonzero.a), found_odd.eq(at[0])]
         with m.Elif(move):
             m.d.sync += found.eq(0)
 

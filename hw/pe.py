@@ -5,18 +5,38 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from tinyeie.contract.layouts import CODEBOOK_SIZE, INDEX_BITS, SHIFT_BITS, SLICE_BITS, Entry
+from tinyeie.contract.layouts import (
+    CODEBOOK_SIZE,
+    ENTRIES_PER_WORD,
+    ENTRY_BITS,
+    INDEX_BITS,
+    SHIFT_BITS,
+    SLICE_BITS,
+    Entry,
+)
 from tinyeie.hw.requant import requantise
 
-__all__ = ["Column", "PE", "OPERAND_WIDTH"]
+__all__ = ["Column", "PE", "OPERAND_WIDTH", "entry_address_width", "run_length_width"]
 
 OPERAND_WIDTH = 16      # multiplier operands: an activation or a 16-bit bias; a code or 2**shift
 
 
-def Column(act_width, ptr_width):
-    """The broadcast a PE receives: a non-zero activation, where its column's run starts and
-    whether the run is a single entry."""
-    return data.StructLayout({"a": signed(act_width), "ptr": unsigned(ptr_width), "single": 1})
+def entry_address_width(config):
+    """Bits of an entry's byte address in a PE memory."""
+    return ceil_log2(config.pe_depth * ENTRIES_PER_WORD)
+
+
+def run_length_width(config):
+    """Bits of a run's length: enough for the longest run (``config.max_run``) and never 0."""
+    return config.max_run.bit_length()
+
+
+def Column(config):
+    """The broadcast a PE receives: a non-zero activation, and the byte address and length
+    (at least 1) of the PE's run of its column."""
+    return data.StructLayout({"a": signed(config.act_width),
+                              "start": unsigned(entry_address_width(config)),
+                              "length": unsigned(run_length_width(config))})
 
 
 class PE(wiring.Component):
@@ -32,8 +52,8 @@ class PE(wiring.Component):
 
     Members
     -------
-    i_column : In(stream)
-        ``(a, ptr, single)`` broadcasts; queued, ``queue_depth`` deep.
+    i_column : In(stream of Column)
+        ``(a, start, length)`` broadcasts; queued, ``queue_depth`` deep.
     layer : In
         The running layer: which of the PE's codebooks the entries index.
     busy : Out(1)
@@ -60,9 +80,9 @@ class PE(wiring.Component):
         self._codebook_init = [int(code) for code in codebook_init]
         self._layer_width = max(1, ceil_log2(config.max_layers))
         self._ptr_width = ceil_log2(config.pe_depth)
-        self._row_width = max(1, ceil_log2(config.bank_depth))
+        self._row_width = ceil_log2(config.row_span)
         super().__init__({
-            "i_column": In(stream.Signature(Column(config.act_width, self._ptr_width))),
+            "i_column": In(stream.Signature(Column(config))),
             "layer": In(self._layer_width),
             "busy": Out(1),
             "drain": In(1),
@@ -90,12 +110,14 @@ class PE(wiring.Component):
 
     def elaborate(self, platform):
         # One item a cycle through five stages, never stalled once read:
-        #   F: choose the PE-memory address: the next word of the run, or (when the word just
-        #      read ends the run, or none was read) the pointer of the next queued column; or,
-        #      in a drain, the row's bias. Whether the word just read ends the run is known from
-        #      registers (the column's single flag, or the word before it), not from the word:
-        #      the memory's output would otherwise decide its own next address in one cycle;
-        #   D: the word read in F arrives: decode the row from the relative index;
+        #   F: choose the entry to read: the next byte of the run, or (when the entry just read
+        #      ends the run, or none was read) the first of the next queued column's run; or, in
+        #      a drain, the row's bias word. Whether the entry just read ends the run is known
+        #      from registers (a count of the run's entries left), not from the memory: its
+        #      output would otherwise decide its own next address in one cycle. The memory is
+        #      read a word (two entries) at a time, the entry's word each cycle;
+        #   D: the word read in F arrives: take the entry's byte, decode the row from the
+        #      relative index;
         #   X: read the row's accumulator; multiply a_j by the code (read from the PE's copy of
         #      the codebooks in D), or the bias by 2**bias_shift, so that a drain row passes
         #      through the same adder;
@@ -107,10 +129,10 @@ class PE(wiring.Component):
         cfg = self._config
         m = Module()
 
-        m.submodules.queue = queue = fifo.SyncFIFO(
-            width=Column(cfg.act_width, self._ptr_width).size, depth=cfg.queue_depth)
+        column = Column(cfg)
+        m.submodules.queue = queue = fifo.SyncFIFO(width=column.size, depth=cfg.queue_depth)
         wiring.connect(m, wiring.flipped(self.i_column), queue.w_stream)
-        head = Column(cfg.act_width, self._ptr_width)(queue.r_data)
+        head = column(queue.r_data)
 
         m.submodules.mem = mem = memory.Memory(shape=SLICE_BITS, depth=cfg.pe_depth,
                                                init=self._init)
@@ -131,32 +153,34 @@ class PE(wiring.Component):
         m.d.comb += [code_wr.addr.eq(self.cb_addr), code_wr.data.eq(self.cb_data),
                      code_wr.en.eq(self.cb_en)]
 
+        # One accumulator for every row the row counter can name: the padding after a run may
+        # walk past the PE's last row, adding zero wherever it lands.
         acc_shape = signed(cfg.acc_width)
-        m.submodules.acc = acc = memory.Memory(shape=acc_shape, depth=cfg.bank_depth, init=[])
+        m.submodules.acc = acc = memory.Memory(shape=acc_shape, depth=cfg.row_span, init=[])
         acc_rd = acc.read_port()
         acc_wr = acc.write_port()
 
-        # F: the next address. D: the word read in F.
+        # F: the next entry. D: the word read in F.
         d_entry = Signal()          # the memory output holds an entry read last cycle
         d_first = Signal()          # ... the first of its column
+        d_last = Signal()           # ... the last of its run
         d_bias = Signal()           # ... or a drained row's bias
-        d_single = Signal()         # the column's run is one entry (with d_first)
-        d_next_last = Signal()      # the word read before said this entry ends the run
-        d_addr = Signal(self._ptr_width)
+        d_left = Signal(run_length_width(cfg))     # entries of the run after the one read
+        d_addr = Signal(entry_address_width(cfg))
         d_a = Signal(signed(cfg.act_width))
         d_row = Signal(self._row_width)
-        entry = Entry(mem_rd.data[:Entry.as_shape().size])
-        run_ends = ~d_entry | Mux(d_first, d_single, d_next_last)
-        fetch_addr = Signal(self._ptr_width)
-        m.d.sync += [d_bias.eq(self.drain), d_row.eq(self.drain_row),
-                     d_next_last.eq(entry.next_last)]
+        entry = Entry(mem_rd.data.word_select(d_addr[:ceil_log2(ENTRIES_PER_WORD)], ENTRY_BITS))
+        run_ends = ~d_entry | d_last
+        fetch_addr = Signal(entry_address_width(cfg))
+        m.d.sync += [d_bias.eq(self.drain), d_row.eq(self.drain_row)]
         with m.If(~run_ends):
             m.d.comb += fetch_addr.eq(d_addr + 1)
-            m.d.sync += [d_entry.eq(1), d_first.eq(0)]
+            m.d.sync += [d_entry.eq(1), d_first.eq(0), d_left.eq(d_left - 1),
+                         d_last.eq(d_left == 1)]
         with m.Elif(queue.r_rdy):
-            m.d.comb += [fetch_addr.eq(head.ptr), queue.r_en.eq(1)]
-            m.d.sync += [d_entry.eq(1), d_first.eq(1), d_single.eq(head.single),
-                         d_a.eq(head.a)]
+            m.d.comb += [fetch_addr.eq(head.start), queue.r_en.eq(1)]
+            m.d.sync += [d_entry.eq(1), d_first.eq(1), d_left.eq(head.length - 1),
+                         d_last.eq(head.length == 1), d_a.eq(head.a)]
         with m.Else():
             m.d.sync += d_entry.eq(0)
         m.d.sync += d_addr.eq(fetch_addr)
@@ -165,7 +189,7 @@ class PE(wiring.Component):
         with m.Elif(self.drain):
             m.d.comb += mem_addr.eq(self.drain_addr)
         with m.Else():
-            m.d.comb += mem_addr.eq(fetch_addr)
+            m.d.comb += mem_addr.eq(fetch_addr[ceil_log2(ENTRIES_PER_WORD):])
 
         # D -> X: the row, counted from the column's start; the multiplier's first operand.
         m.d.comb += code_rd.addr.eq(Cat(entry.v, self.layer))

@@ -11,7 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from tinyeie.contract.config import EngineConfig
-from tinyeie.sw.compiler.golden import classify, input_activations, int_forward, quantise_layers
+from tinyeie.sw.compiler.golden import (
+    classify,
+    input_activations,
+    input_activity,
+    int_forward,
+    quantise_layers,
+)
 from tinyeie.sw.compiler.image import load_image
 from tinyeie.sw.compiler.pack import layer_descriptor, pack, unpack
 from tinyeie.sw.compress.modelfile import load_model
@@ -48,11 +54,13 @@ def calibration_images():
     return load_mnist()["train"][0][:CALIBRATION_IMAGES]
 
 
-def compile_model(model, config=EngineConfig(), calibration=None):
+def compile_model(model, config=EngineConfig(), calibration=None, balance=True):
     """Quantise and pack a :class:`~tinyeie.sw.compress.modelfile.CompressedModel` (or its path).
 
-    ``calibration``: inputs (n, features) that choose the activation scales; the first 10,000
-    MNIST training images when not given.
+    ``calibration``: inputs (n, features) that choose the activation scales and tell the
+    compiler how often each layer input is non-zero (where padding costs least); the first
+    10,000 MNIST training images when not given. ``balance``: see
+    :func:`~tinyeie.sw.compiler.pack.pack`.
     """
     if not hasattr(model, "layers"):
         model = load_model(model)
@@ -60,8 +68,10 @@ def compile_model(model, config=EngineConfig(), calibration=None):
     if calibration is None:
         calibration = calibration_images()
     int_layers = quantise_layers(float_layers, calibration, config)
+    activity = input_activity(int_layers, input_activations(calibration, config), config)
     return Compiled(float_layers=float_layers, int_layers=int_layers,
-                    packed=pack(int_layers, config), config=config)
+                    packed=pack(int_layers, config, balance=balance, activity=activity),
+                    config=config)
 
 
 def is_model_image(path):

@@ -24,8 +24,8 @@ from tinyeie.sw.compress.quantised import SharedWeights
 from tinyeie.sw.compress.sparse import csc_encode
 
 __all__ = ["IntLayer", "BIAS", "check_chain", "quantise_layers", "input_format",
-           "input_activations", "int_forward", "classify", "column_entries", "ideal_cycles",
-           "dense_cycles"]
+           "input_activations", "input_activity", "int_forward", "classify", "column_entries",
+           "ideal_cycles", "balanced_cycles", "dense_cycles"]
 
 BIAS = Fixed(16, 0)     # a stored bias: 16-bit signed, at accumulator scale / 2**bias_shift
 MAX_BIAS_SHIFT = 14     # 2**bias_shift must be a positive 16-bit signed multiplier operand
@@ -190,6 +190,13 @@ def int_forward(layers, a, cfg=EngineConfig(), trace=False):
     raise TinyeieError("no layer is marked last")
 
 
+def input_activity(layers, a, cfg=EngineConfig()):
+    """Per layer, the fraction of the input vectors ``a`` (n, K) in which each of the layer's
+    inputs is non-zero."""
+    _, inputs = int_forward(layers, a, cfg, trace=True)
+    return [np.mean(np.asarray(x) != 0, axis=0) for x in inputs]
+
+
 def classify(logits):
     """The class the engine reports: argmax, ties to the lowest index (any batch shape)."""
     return np.argmax(logits, axis=-1)
@@ -211,6 +218,17 @@ def ideal_cycles(layer_inputs, entries_per_layer):
     for a, entries in zip(layer_inputs, entries_per_layer):
         nz = np.flatnonzero(a)
         total += max(len(nz), int(entries[:, nz].sum(axis=1).max(initial=0)))
+    return total
+
+
+def balanced_cycles(layer_inputs, entries_per_layer):
+    """The balanced bound: per layer, the larger of the non-zero inputs and an equal share of
+    the entries over those columns for every PE (``ceil(entries / N)``), summed over layers.
+    No row order beats it. Arguments as for :func:`ideal_cycles`."""
+    total = 0
+    for a, entries in zip(layer_inputs, entries_per_layer):
+        nz = np.flatnonzero(a)
+        total += max(len(nz), -(-int(entries[:, nz].sum()) // len(entries)))
     return total
 
 

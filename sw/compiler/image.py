@@ -19,19 +19,32 @@ from tinyeie.contract.image import (
     HEADER_WORDS,
     MAX_SECTION,
     SECTION_WORDS,
+    TRAILER_WORDS,
+    VERSION,
     SectionHeader,
     header_words,
     loader_model,
     max_image_bytes,
     read_header,
 )
-from tinyeie.contract.layouts import LAYER_WORDS, Target, column_slices, pack_bits, to_words
+from tinyeie.contract.layouts import (
+    CODEBOOK_SIZE,
+    DESCRIPTOR_WORDS,
+    ENTRIES_PER_WORD,
+    LAYER_WORDS,
+    SLICE_BITS,
+    Target,
+    column_slices,
+    pack_bits,
+    to_words,
+)
 from tinyeie.contract.protocol import LoaderError
 from tinyeie.sw.compiler.pack import PackedModel, layer_descriptor
 from tinyeie.sw.outputs import write_bytes, write_text
 
-__all__ = ["write_image", "read_image", "image_sections", "fit_to_engine", "check_fits_engine",
-           "write_hex", "manifest", "save_packed", "image_path", "load_image"]
+__all__ = ["write_image", "read_image", "image_sections", "image_sizes", "format_sizes",
+           "fit_to_engine", "check_fits_engine", "write_hex", "manifest", "save_packed",
+           "image_path", "load_image"]
 
 
 def image_sections(packed):
@@ -44,6 +57,59 @@ def image_sections(packed):
         sections.append((Target.COLUMNS, k, 0, packed.columns[:, k]))
     sections.append((Target.LAYERS, 0, 0, packed.layer_table))
     return [s for s in sections if len(s[3])]
+
+
+WORD_BYTES = SLICE_BITS // 8
+SIZE_PARTS = ("entries", "padding", "tables", "biases", "codebooks")
+
+
+def image_sizes(packed):
+    """Where the bytes of :func:`write_image` go, per layer and in all; they add up to the
+    image's length exactly.
+
+    Per layer: ``entries`` (weights and fillers, a byte each), ``padding`` (bytes the PEs walk
+    between runs to stay near the column table's shared base, unused bias words of PEs with a
+    row fewer, unused words of the layer's table entry), ``tables`` (its column-table rows and
+    descriptor), ``biases`` and ``codebooks``. Beside the layers: ``tables`` (the column-table
+    row after the last column), ``padding`` (a PE's odd last byte) and ``header`` (the image
+    header, the sections' headers and the CRC).
+    """
+    n, slices = packed.config.pes, column_slices(packed.config.pes)
+    layers = []
+    for s in packed.stats:
+        out_count, in_count = s["shape"]
+        layers.append({
+            "entries": s["entry_bytes"],
+            "padding": s["padding_bytes"] + WORD_BYTES * (
+                s["unused_bias_words"] + LAYER_WORDS - DESCRIPTOR_WORDS - CODEBOOK_SIZE),
+            "tables": WORD_BYTES * (in_count * slices + DESCRIPTOR_WORDS),
+            "biases": WORD_BYTES * out_count,
+            "codebooks": WORD_BYTES * CODEBOOK_SIZE,
+        })
+    entry_bytes = [ENTRIES_PER_WORD * (len(w) - sum(-(-s["shape"][0] // n)
+                                                   for s in packed.stats))
+                   for w in packed.pe_words]
+    laid = sum(layer["entries"] + s["padding_bytes"] for layer, s in zip(layers, packed.stats))
+    model = {
+        "tables": WORD_BYTES * slices,
+        "padding": sum(entry_bytes) - laid,
+        "header": WORD_BYTES * (HEADER_WORDS + SECTION_WORDS * len(image_sections(packed))
+                                + TRAILER_WORDS),
+    }
+    total = {part: sum(layer[part] for layer in layers) + model.get(part, 0)
+             for part in SIZE_PARTS}
+    total["header"] = model["header"]
+    return {"bytes": sum(total.values()), "total": total, "layers": layers, "model": model}
+
+
+def format_sizes(sizes):
+    """:func:`image_sizes` as printable lines: the image's bytes by part, then per layer."""
+    parts = ", ".join(f"{part} {count:,}" for part, count in sizes["total"].items())
+    lines = [f"{sizes['bytes']:,} bytes: {parts}"]
+    for i, layer in enumerate(sizes["layers"]):
+        lines.append(f"  layer {i}: {sum(layer.values()):,} bytes: "
+                     + ", ".join(f"{part} {count:,}" for part, count in layer.items()))
+    return "\n".join(lines)
 
 
 def _needs(packed):
@@ -217,9 +283,11 @@ def manifest(packed, image):
     cfg = packed.config
     pe_words = max(len(w) for w in packed.pe_words)
     return {
-        "format": "tinyeie-image-v1",
+        "format": f"tinyeie-image-v{VERSION}",
         "config": cfg.as_dict(),
         "image_bytes": len(image),
+        "sizes": image_sizes(packed),
+        "row_orders": [order.tolist() for order in packed.orders or []],
         "crc32": f"{struct.unpack('<I', image[-4:])[0]:#010x}",
         "memories": {
             "pe_words": {"used": pe_words, "depth": cfg.pe_depth},

@@ -1,12 +1,13 @@
 """Tier 3 of the golden model: the packed memories run as the engine runs them.
 
 Nothing here looks at a weight matrix: each non-zero input is looked up in the column table,
-each PE named by the mask walks its run from the shared pointer until the ``last`` entry,
-decoding relative indices, and accumulates ``a_j x codebook[v]`` into its local rows (wrapping
-at ``acc_width`` bits, as the hardware would). The drain adds the PE memory's bias (which holds
-the rounding term), shifts right (floor), saturates and applies ReLU. It must equal
-:func:`tinyeie.sw.compiler.golden.int_forward` exactly; it also counts the ideal cycles from the
-entries it actually walked.
+each PE walks its run, from where that row says it starts to where the next row says its next
+run starts (padding included), decoding relative indices, and accumulates ``a_j x
+codebook[v]`` into its local rows (wrapping at ``acc_width`` bits, as the hardware would). The
+drain adds the PE memory's bias (which holds the rounding term), shifts right (floor),
+saturates and applies ReLU. It must equal :func:`tinyeie.sw.compiler.golden.int_forward` of the
+layers in the engine's row order exactly (the logits: the network's outputs keep their order);
+it also counts the ideal cycles from the entries it actually walked.
 """
 
 from dataclasses import dataclass
@@ -16,7 +17,13 @@ import numpy as np
 from tinyeie.contract.errors import TinyeieError
 from tinyeie.contract.layouts import SLICE_BITS, to_signed
 from tinyeie.sw.compiler.fixedpoint import Fixed
-from tinyeie.sw.compiler.pack import column_row, layer_codebook, layer_descriptor, read_run
+from tinyeie.sw.compiler.pack import (
+    layer_codebook,
+    layer_descriptor,
+    pe_entries,
+    read_run,
+    run_bounds,
+)
 from tinyeie.sw.compress.sparse import pe_rows
 
 __all__ = ["Interpreter", "Run"]
@@ -24,12 +31,23 @@ __all__ = ["Interpreter", "Run"]
 
 @dataclass
 class Run:
-    """One input vector through the image: its logits and the cycle counts of an ideal engine."""
+    """One input vector through the image: its logits and the cycle counts of ideal engines.
+
+    ``ideal_cycles``: per layer, the larger of the non-zero inputs (one broadcast a cycle) and
+    the entries the busiest PE walked (padding included; one a cycle), summed over layers.
+    ``balanced_cycles``: the same with every PE doing an equal share of the entries (fillers
+    included, padding not): the bound no row order can beat. ``layer_inputs``: each layer's
+    input as the engine holds it (a balanced layer's rows in the engine's order);
+    ``layer_cycles``: the ideal cycles of each layer; ``layer_work``: the entries each PE walked
+    in each layer.
+    """
 
     logits: np.ndarray
     ideal_cycles: int
+    balanced_cycles: int
     layer_inputs: list
     layer_cycles: list
+    layer_work: list
 
 
 class Interpreter:
@@ -42,12 +60,19 @@ class Interpreter:
         if not self.layers or not self.layers[-1]["last"]:
             raise TinyeieError("the image's final layer is not marked last")
         self.codebooks = [layer_codebook(packed, i) for i in range(len(self.layers))]
+        self._entries = [pe_entries(packed, p) for p in range(self.cfg.pes)]
         self._runs = {}
 
-    def _run(self, pe, ptr, single):
-        key = (pe, ptr)
+    def _run(self, pe, row):
+        """PE ``pe``'s run of the column at table row ``row``: (local rows, codes, entries
+        before the padding)."""
+        key = (pe, row)
         if key not in self._runs:
-            self._runs[key] = read_run(self.packed.pe_words[pe], ptr, self.cfg.pe_depth, single)
+            start, end = run_bounds(self.packed, row, pe)
+            rows, codes = read_run(self._entries[pe], start, end)
+            # Padding only follows the last weight (fillers only come before one).
+            real = np.flatnonzero(codes)
+            self._runs[key] = rows % self.cfg.row_span, codes, int(real[-1]) + 1 if len(real) else 0
         return self._runs[key]
 
     def run(self, a):
@@ -55,23 +80,25 @@ class Interpreter:
         cfg, n = self.cfg, self.cfg.pes
         act = Fixed(cfg.act_width, 0)
         a = np.asarray(a, dtype=np.int64)
-        inputs, cycles = [], []
+        inputs, cycles, works, balanced = [], [], [], 0
         for i, d in enumerate(self.layers):
             rows, cols = d["out_count"], d["in_count"]
             if len(a) != cols:
                 raise TinyeieError(f"layer {i} takes {cols} inputs, got {len(a)}")
             inputs.append(a)
-            acc = np.zeros((n, cfg.bank_depth), dtype=np.int64)
+            acc = np.zeros((n, cfg.row_span), dtype=np.int64)
             work = np.zeros(n, dtype=np.int64)
+            entries = 0
             nonzero = np.flatnonzero(a)
             for j in nonzero:
-                ptr, mask, single = column_row(self.packed, d["col_base"] + j)
                 for p in range(n):
-                    if mask >> p & 1:
-                        local, codes = self._run(p, ptr, single >> p & 1)
-                        acc[p, local] += a[j] * self.codebooks[i][codes]
-                        work[p] += len(local)
+                    local, codes, real = self._run(p, d["col_base"] + j)
+                    np.add.at(acc[p], local, a[j] * self.codebooks[i][codes])
+                    work[p] += len(local)
+                    entries += real
             cycles.append(max(len(nonzero), int(work.max(initial=0))))
+            balanced += max(len(nonzero), -(-entries // n))
+            works.append(work)
             out = np.zeros(rows, dtype=np.int64)
             for p in range(n):
                 local = pe_rows(rows, n, p)
@@ -80,8 +107,8 @@ class Interpreter:
                 total = to_signed(to_signed(acc[p, :local], cfg.acc_width) + bias, cfg.acc_width)
                 out[p::n] = total
             if d["last"]:
-                return Run(logits=out, ideal_cycles=sum(cycles), layer_inputs=inputs,
-                           layer_cycles=cycles)
+                return Run(logits=out, ideal_cycles=sum(cycles), balanced_cycles=balanced,
+                           layer_inputs=inputs, layer_cycles=cycles, layer_work=works)
             a = act.saturate(out >> d["shift"])
             if d["relu"]:
                 a = np.maximum(a, 0)

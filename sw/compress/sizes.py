@@ -4,8 +4,11 @@ Two formats describe the same quantised weights:
 
 * the paper's (:mod:`tinyeie.sw.compress.modelfile`): any index widths per layer, one
   relative-index run over the flattened matrix, optionally Huffman coded (P+Q, P+Q+H);
-* the engine's: 4-bit codebook index + 4-bit relative index per entry, per-PE CSC with column
-  pointers (:func:`tinyeie.sw.compress.sparse.csc_encode`), a 16-entry codebook.
+* EIE's, idealised: 4-bit codebook index + 4-bit relative index per entry, per-PE CSC with a
+  16-bit pointer per column per PE (:func:`tinyeie.sw.compress.sparse.csc_encode`), a 16-entry
+  codebook, rows ``i mod N``. A count, not an image: what the engine actually holds is
+  :func:`tinyeie.sw.compiler.sizes.engine_stats`, the bytes of the image ``tinyeie pack``
+  writes.
 
 Dense size is float32 weights and biases, as in the paper's Table 1 (LeNet-300-100: 1070 KB).
 """
@@ -17,8 +20,7 @@ import numpy as np
 from tinyeie.sw.compress.sparse import csc_encode, flat_encode
 
 __all__ = ["FLOAT_BITS", "LENGTH_BITS", "HEADER_BITS", "sharing_ratio", "best_fixed_rel_bits",
-           "paper_layer_size",
-           "HardwareStorage", "hw_layer_size"]
+           "paper_layer_size", "EIEStorage", "eie_layer_size"]
 
 FLOAT_BITS = 32
 LENGTH_BITS = 5   # one Huffman code length in a decode table
@@ -69,8 +71,8 @@ def paper_layer_size(layer):
 
 
 @dataclass(frozen=True)
-class HardwareStorage:
-    """Widths of the engine's storage: what one layer costs in its SRAMs for ``pes`` PEs."""
+class EIEStorage:
+    """Widths of EIE's storage, idealised: what one layer costs in its SRAMs for ``pes`` PEs."""
 
     pes: int = 4
     entry_bits: int = 8       # 4-bit codebook index + 4-bit relative index
@@ -80,8 +82,9 @@ class HardwareStorage:
     bias_bits: int = 32
 
 
-def hw_layer_size(index, storage):
-    """Bits of a (out, in) index matrix in the engine's format; None if it does not fit 4 bits.
+def eie_layer_size(index, storage):
+    """Bits of a (out, in) index matrix in EIE's idealised format; None if it does not fit 4
+    bits.
 
     Returns ``(bits, streams)``, ``streams`` the per-PE CSC encoding it was counted from.
     """

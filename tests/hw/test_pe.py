@@ -12,8 +12,9 @@ from amaranth.sim import Simulator
 from tinyeie.contract.config import EngineConfig
 from tinyeie.hw.pe import PE
 from tinyeie.sim.pysim import stream_put
+from tinyeie.sw.compiler.balance import order_layers
 from tinyeie.sw.compiler.fixedpoint import Fixed, round_shift
-from tinyeie.sw.compiler.pack import column_row, layer_codebook, layer_descriptor, pack
+from tinyeie.sw.compiler.pack import layer_codebook, layer_descriptor, pack, run_bounds
 from tinyeie.sw.compiler.random_model import random_inputs, random_layers
 from tinyeie.sw.compress.sparse import pe_rows
 
@@ -49,10 +50,10 @@ def run_pe(cfg, packed, pe, a, seed, idle=0.3):
         ctx.set(dut.mask, ((1 << cfg.acc_width) - 1) & (-1 << (d["shift"] + cfg.act_width - 1)))
         ctx.set(dut.relu, d["relu"])
         for j in np.flatnonzero(a):
-            ptr, mask, single = column_row(packed, d["col_base"] + j)
-            if mask >> pe & 1:
+            start, end = run_bounds(packed, d["col_base"] + j, pe)
+            if end > start:
                 await stream_put(ctx, dut.i_column,
-                                 {"a": int(a[j]), "ptr": ptr, "single": single >> pe & 1},
+                                 {"a": int(a[j]), "start": start, "length": end - start},
                                  idle=idle, rng=rng)
         await ctx.tick().until(~dut.busy)
         # One row a cycle; each result comes back with its row.
@@ -82,8 +83,10 @@ def run_pe(cfg, packed, pe, a, seed, idle=0.3):
 def test_pe_matches_golden(pes, pe, rows, cols, density, seed):
     cfg = EngineConfig(pes=pes, pe_depth=1024, act_depth=128, queue_depth=4)
     rng = np.random.default_rng(seed)
-    layer = random_layers(rng, [cols, rows, 1], density=density, cfg=cfg)[0]
-    packed = pack([layer, random_layers(rng, [rows, 1], cfg=cfg)[0]], cfg)
+    layers = [random_layers(rng, [cols, rows, 1], density=density, cfg=cfg)[0],
+              random_layers(rng, [rows, 1], cfg=cfg)[0]]
+    packed = pack(layers, cfg, activity=[rng.random(cols), rng.random(rows)])
+    layer = order_layers(layers, packed.orders)[0]      # rows as the PEs hold them
     a = random_inputs(rng, 1, cols, density=0.6, cfg=cfg)[0]
     totals, results = run_pe(cfg, packed, pe, a, seed)
     want_totals, want_results = expected_pe(layer, a, pes, pe, cfg)

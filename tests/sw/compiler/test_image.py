@@ -8,7 +8,7 @@ import pytest
 
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.errors import TinyeieError
-from tinyeie.sw.compiler.image import read_image, save_packed, write_image
+from tinyeie.sw.compiler.image import image_sizes, read_image, save_packed, write_image
 from tinyeie.sw.compiler.pack import pack, unpack
 from tinyeie.sw.compiler.random_model import random_layers
 
@@ -80,5 +80,21 @@ def test_image_for_another_engine_is_refused(packed):
     image = write_image(packed)
     with pytest.raises(TinyeieError, match="packed for pes=3, the engine has pes=4"):
         read_image(image, EngineConfig(pes=4))
-    with pytest.raises(TinyeieError, match="PE memory words, the engine has 64"):
-        read_image(image, EngineConfig(pes=3, pe_depth=64, act_depth=100))
+    with pytest.raises(TinyeieError, match="PE memory words, the engine has 32"):
+        read_image(image, EngineConfig(pes=3, pe_depth=32, act_depth=100))
+
+
+def test_an_older_image_version_is_refused_clearly(packed):
+    words = np.frombuffer(write_image(packed)[:-4], dtype="<u2").copy()
+    words[2] = 2                       # the version word of an image made before 8-bit entries
+    with pytest.raises(TinyeieError, match="image format version 2 .made by an older tinyeie., "
+                                           "this tinyeie reads version 3: pack the model again"):
+        read_image(reseal(words.tobytes()))
+
+
+def test_sizes_add_up_to_the_image(packed):
+    sizes = image_sizes(packed)
+    assert sizes["bytes"] == len(write_image(packed)) == sum(sizes["total"].values())
+    assert sum(layer["entries"] for layer in sizes["layers"]) == sum(
+        s["entry_bytes"] for s in packed.stats)
+    assert [layer["biases"] for layer in sizes["layers"]] == [2 * 30, 2 * 10]

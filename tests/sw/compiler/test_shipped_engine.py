@@ -3,10 +3,15 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from tinyeie.contract.config import EngineConfig
 from tinyeie.sw.compiler.compile import compile_model
 from tinyeie.sw.compiler.golden import input_activations, int_forward
+from tinyeie.sw.compiler.image import save_packed
 from tinyeie.sw.compiler.interpreter import Interpreter
+from tinyeie.sw.compiler.sizes import engine_stats
+from tinyeie.sw.compress.modelfile import load_model
 from tinyeie.sw.mnist import load_mnist
 
 MODEL = Path(__file__).resolve().parents[3] / "models" / "lenet300.npz"
@@ -27,3 +32,14 @@ def test_packed_image_runs_exactly_as_the_integer_model():
     interpreter = Interpreter(compiled.packed)
     got = np.array([interpreter.run(x).logits for x in a])
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("pes, most_bytes", [(4, 36_000), (16, 48_000)])
+def test_stats_report_the_bytes_pack_writes(pes, most_bytes, tmp_path):
+    """issue 10's sizes: the image holds the model densely, and stats reports that image."""
+    cfg = EngineConfig(pes=pes)
+    stats = engine_stats(load_model(MODEL), load_mnist()["test"], cfg)
+    image = save_packed(compile_model(MODEL, cfg).packed, tmp_path).read_bytes()
+    assert stats["hw_bytes"] == len(image) == sum(stats["hw_sizes"].values())
+    assert stats["hw_bytes"] <= most_bytes
+    assert stats["hw_test_error"] <= 0.016
