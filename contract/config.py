@@ -12,7 +12,8 @@ class EngineConfig:
     """Sizes of one engine build. The defaults fit an iCE40UP5K (one SPRAM per PE).
 
     ``pe_depth``: 16-bit words of each PE's memory (biases, then entries, two a word);
-    ``col_depth``: rows of the column table (one per layer input, all layers, and one more);
+    ``col_depth``: rows of the column table (one per layer input, all layers, and one more;
+    1536 rows of 4 PEs' offsets and a 14-bit base are 12 iCE40 EBRs, two banks of 768);
     ``act_depth``: the widest layer (inputs or outputs); ``max_layers``: rows of the layer
     table; ``queue_depth``: broadcasts a PE can hold before the broadcast waits for it. Its
     default depends on ``pes``: 4 up to 4 PEs (each deeper slot costs an iCE40UP5K logic cells
@@ -25,7 +26,7 @@ class EngineConfig:
     code_width: int = 8
     acc_width: int = 24
     pe_depth: int = 16384
-    col_depth: int = 2048
+    col_depth: int = 1536
     act_depth: int = 1024
     max_layers: int = 4
     queue_depth: int = None

@@ -36,8 +36,9 @@ class Entry(data.Struct):
 ENTRY_BITS = Entry.as_shape().size
 ENTRIES_PER_WORD = SLICE_BITS // ENTRY_BITS
 
-#: ``ColumnRow.base`` counts units of this many bytes (entries) of a PE memory.
-BASE_UNIT = 8
+#: ``ColumnRow.base`` counts units of this many bytes (entries) of a PE memory: it is a word
+#: address, so a PE memory of up to 2**16 words can be reached.
+BASE_UNIT = ENTRIES_PER_WORD
 #: Bits of a PE's offset from ``BASE_UNIT * base``.
 OFFSET_BITS = 4
 MAX_OFFSET = (1 << OFFSET_BITS) - 1

@@ -20,7 +20,7 @@ from tinyeie.contract.layouts import (
 )
 from tinyeie.hw.broadcast import Broadcaster
 from tinyeie.hw.pe import PE
-from tinyeie.hw.requant import overflow_mask
+from tinyeie.hw.requant import overflow_mask, shift_plan
 from tinyeie.hw.scanner import Scanner
 
 __all__ = ["Result", "Engine", "CYCLE_WIDTH"]
@@ -159,9 +159,11 @@ class Engine(wiring.Component):
         drain_relu = Signal()
         mask = Signal(cfg.acc_width)
         m.d.comb += mask.eq(overflow_mask(drain_shift, cfg.act_width, cfg.acc_width))
+        window, scale = shift_plan(drain_shift, cfg.act_width, cfg.acc_width)
         for pe in pes:
             m.d.comb += [pe.layer.eq(layer), pe.bias_scale.eq(1 << drain_bias_shift),
-                         pe.shift.eq(drain_shift), pe.mask.eq(mask), pe.relu.eq(drain_relu)]
+                         pe.window.eq(window), pe.scale.eq(scale), pe.mask.eq(mask),
+                         pe.relu.eq(drain_relu)]
 
         # Layer-table reader: reads one layer's descriptor words, one a cycle.
         lt_run, lt_k = Signal(), Signal(range(LAYER_WORDS))

@@ -10,11 +10,10 @@ from tinyeie.contract.layouts import (
     ENTRIES_PER_WORD,
     ENTRY_BITS,
     INDEX_BITS,
-    SHIFT_BITS,
     SLICE_BITS,
     Entry,
 )
-from tinyeie.hw.requant import requantise
+from tinyeie.hw.requant import requantise, window_count
 
 __all__ = ["Column", "PE", "OPERAND_WIDTH", "entry_address_width", "run_length_width"]
 
@@ -61,8 +60,9 @@ class PE(wiring.Component):
     drain, drain_row, drain_addr : In
         Drain local row ``drain_row``: add the bias at PE-memory word ``drain_addr`` (times
         ``bias_scale``) to its accumulator, clear the accumulator, requantise.
-    bias_scale, shift, mask, relu : In
-        The running layer's ``2**bias_shift``, requantisation shift, its
+    bias_scale, window, scale, mask, relu : In
+        The running layer's ``2**bias_shift``, its requantisation shift as
+        :func:`~tinyeie.hw.requant.shift_plan` splits it and its
         :func:`~tinyeie.hw.requant.overflow_mask`, and ReLU.
     result_valid, result_row, result, total : Out
         Four cycles after ``drain``: the drained row, ``acc + bias`` (held until the next
@@ -89,7 +89,8 @@ class PE(wiring.Component):
             "drain_row": In(self._row_width),
             "drain_addr": In(self._ptr_width),
             "bias_scale": In(OPERAND_WIDTH),
-            "shift": In(SHIFT_BITS),
+            "window": In(range(window_count(config.act_width, config.acc_width))),
+            "scale": In(OPERAND_WIDTH),
             "mask": In(config.acc_width),
             "relu": In(1),
             "result_valid": Out(1),
@@ -223,7 +224,7 @@ class PE(wiring.Component):
 
         # R: the drained row's total and its activation.
         m.d.comb += [self.total.eq(a_sum),
-                     self.result.eq(requantise(a_sum, self.shift, self.mask, self.relu,
+                     self.result.eq(requantise(a_sum, self.window, self.scale, self.mask, self.relu,
                                                cfg.act_width))]
 
         m.d.comb += self.busy.eq(queue.r_rdy | d_entry | d_bias | x_valid | a_valid)

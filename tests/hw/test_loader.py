@@ -356,7 +356,7 @@ def test_every_bad_image_fails_as_modelled_and_the_next_one_loads():
         assert after.ok, f"the good image after {name!r}"
 
 
-@pytest.mark.parametrize("smaller", [dict(pe_depth=20), dict(col_depth=12), dict(act_depth=8),
+@pytest.mark.parametrize("smaller", [dict(pe_depth=10), dict(col_depth=12), dict(act_depth=8),
                                      dict(max_layers=1)])
 def test_image_too_large_for_the_engine(smaller):
     cfg = small_config(3)

@@ -7,10 +7,13 @@ integer model.
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from tinyeie.contract.config import EngineConfig
+from tinyeie.contract.layouts import SHIFT_BITS
 from tinyeie.hw.pe import PE
+from tinyeie.hw.requant import shift_plan
 from tinyeie.sim.pysim import stream_put
 from tinyeie.sw.compiler.balance import order_layers
 from tinyeie.sw.compiler.fixedpoint import Fixed, round_shift
@@ -40,13 +43,19 @@ def run_pe(cfg, packed, pe, a, seed, idle=0.3):
     d = layer_descriptor(packed, 0)
     codebook = [int(c) for c in layer_codebook(packed, 0)]
     dut = PE(cfg, init=packed.pe_words[pe], codebook_init=codebook)
+    # The layer's shift as the engine hands it to the PEs.
+    m = Module()
+    m.submodules.pe = dut
+    shift = Signal(SHIFT_BITS)
+    window, scale = shift_plan(shift, cfg.act_width, cfg.acc_width)
+    m.d.comb += [dut.window.eq(window), dut.scale.eq(scale)]
     rng = np.random.default_rng(seed)
     local = pe_rows(d["out_count"], cfg.pes, pe)
     totals, results = [], []
 
     async def testbench(ctx):
         ctx.set(dut.bias_scale, 1 << d["bias_shift"])
-        ctx.set(dut.shift, d["shift"])
+        ctx.set(shift, d["shift"])
         ctx.set(dut.mask, ((1 << cfg.acc_width) - 1) & (-1 << (d["shift"] + cfg.act_width - 1)))
         ctx.set(dut.relu, d["relu"])
         for j in np.flatnonzero(a):
@@ -67,7 +76,7 @@ def run_pe(cfg, packed, pe, a, seed, idle=0.3):
                 totals.append(ctx.get(dut.total))
                 results.append(ctx.get(dut.result))
 
-    sim = Simulator(dut)
+    sim = Simulator(m)
     sim.add_clock(1e-6)
     sim.add_testbench(testbench)
     sim.run()

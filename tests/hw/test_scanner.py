@@ -7,7 +7,7 @@ from amaranth.lib import memory
 from amaranth.sim import Simulator
 
 from tinyeie.contract.config import EngineConfig
-from tinyeie.hw.requant import overflow_mask, requantise
+from tinyeie.hw.requant import overflow_mask, requantise, shift_plan
 from tinyeie.hw.scanner import Scanner
 from tinyeie.sim.pysim import stream_get
 from tinyeie.sw.compiler.fixedpoint import Fixed
@@ -63,21 +63,26 @@ def test_scanner_emits_every_nonzero_in_order(pes, count, density, half, stall, 
     assert scan(acts, pes, half, stall, seed) == want, f"seed {seed}"
 
 
-def test_requantiser_is_a_saturating_floor_shift():
-    total = Signal(signed(24))
+@pytest.mark.parametrize("act_width, acc_width", [(8, 24), (8, 40), (4, 12), (16, 32), (6, 16)])
+def test_requantiser_is_a_saturating_floor_shift(act_width, acc_width):
+    total = Signal(signed(acc_width))
     shift = Signal(5)
     relu = Signal()
-    out = Signal(signed(8))
+    out = Signal(signed(act_width))
     m = Module()
-    m.d.comb += out.eq(requantise(total, shift, overflow_mask(shift, 8, 24), relu, 8))
-    rng = np.random.default_rng(0)
-    values = np.concatenate([rng.integers(-1 << 23, 1 << 23, 300), np.arange(-300, 300),
-                             [(1 << 23) - 1, -1 << 23], 127 << np.arange(16),
-                             -128 << np.arange(16), (128 << np.arange(15)) - 1])
-    fmt = Fixed(8, 0)
+    window, scale = shift_plan(shift, act_width, acc_width)
+    m.d.comb += out.eq(requantise(total, window, scale, overflow_mask(shift, act_width, acc_width),
+                                  relu, act_width))
+    rng = np.random.default_rng(acc_width)
+    top = 1 << (acc_width - 1)
+    values = np.concatenate([rng.integers(-top, top, 300), np.arange(-300, 300), [top - 1, -top],
+                             [v for v in 127 << np.arange(16) if v < top],
+                             [v for v in -128 << np.arange(16) if v >= -top],
+                             [v for v in (128 << np.arange(15)) - 1 if v < top]])
+    fmt = Fixed(act_width, 0)
 
     async def testbench(ctx):
-        for s in (0, 1, 2, 5, 9, 16, 17, 23, 31):
+        for s in range(32):
             want = fmt.saturate(values >> s)
             for r in (0, 1):
                 ctx.set(shift, s)

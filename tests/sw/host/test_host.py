@@ -234,7 +234,7 @@ def test_max_image_bytes_bounds_real_images():
 
 # -- a board: the reference model, over a fake serial port ------------------------------------
 
-CFG = EngineConfig(pes=2, pe_depth=256, col_depth=64, act_depth=64, max_layers=3)
+CFG = EngineConfig(pes=2, pe_depth=256, col_depth=80, act_depth=64, max_layers=3)
 
 
 @pytest.fixture(scope="module")
