@@ -5,15 +5,15 @@ from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tinyeie.contract.layouts import BASE_UNIT, SLICE_BITS, ColumnRow, column_slices
-from tinyeie.hw.pe import Column, entry_address_width, run_length_width
+from tinyeie.hw.pe import Column, entry_address_width, run_end_width
 from tinyeie.hw.scanner import NonZero
 
 __all__ = ["Broadcaster"]
 
 
 class Broadcaster(wiring.Component):
-    """Looks each non-zero ``(j, a_j)`` up in the column table and hands ``(a_j, start, length)``
-    of its run to every PE whose run of column ``j`` is not empty.
+    """Looks each non-zero ``(j, a_j)`` up in the column table and hands ``a_j`` and where its
+    run starts and ends to every PE whose run of column ``j`` is not empty.
 
     A PE's run of column ``j`` starts where table row ``col_base + j`` says and ends where row
     ``col_base + j + 1`` says its next run starts (:class:`~tinyeie.contract.layouts.ColumnRow`).
@@ -54,9 +54,9 @@ class Broadcaster(wiring.Component):
     def elaborate(self, platform):
         # Three stages: the inbox; the banks' output registers (`found`), which hold the two
         # rows looked up; a register stage (`held`) with every PE's run, offered to the PEs. The
-        # runs' arithmetic (a start and a length per PE: a base times BASE_UNIT plus the PE's
-        # offset, twice, and their difference) sits between the banks and `held`, so what the
-        # PEs take decides, from registers, whether rows move on.
+        # runs' arithmetic (per PE, a base times BASE_UNIT plus the PE's offset for the start
+        # and for the end, and whether they differ) sits between the banks and `held`, so what
+        # the PEs take decides, from registers, whether rows move on.
         cfg = self._config
         n = cfg.pes
         m = Module()
@@ -84,7 +84,7 @@ class Broadcaster(wiring.Component):
         held = Signal()                 # the column offered to the PEs
         held_a = Signal.like(nonzero.a)
         held_start = Signal(data.ArrayLayout(entry_address_width(cfg), n))
-        held_length = Signal(data.ArrayLayout(run_length_width(cfg), n))
+        held_last = Signal(data.ArrayLayout(run_end_width(cfg), n))
         held_mask = Signal(n)           # PEs with a run of the held column
         taken = Signal(n)               # PEs that have taken the held column
 
@@ -101,7 +101,7 @@ class Broadcaster(wiring.Component):
         for p, o in enumerate(self.o_columns):
             m.d.comb += [o.valid.eq(held & held_mask[p] & ~taken[p]),
                          o.payload.a.eq(held_a), o.payload.start.eq(held_start[p]),
-                         o.payload.length.eq(held_length[p]),
+                         o.payload.last.eq(held_last[p]),
                          takes[p].eq(o.valid & o.ready)]
         done = held & ((~held_mask | taken | takes) == (1 << n) - 1)
         with m.If(done):
@@ -113,12 +113,12 @@ class Broadcaster(wiring.Component):
         with m.If(move):
             m.d.sync += [held.eq(1), held_a.eq(found_a)]
             for p in range(n):
-                # The length needs only the low bits: a run is shorter than 2**length bits.
+                # The end needs only the low bits: a run is shorter than 2**run_end_width.
+                low = run_end_width(cfg)
                 start = row.base * BASE_UNIT + row.offset[p]
-                end = after.base * BASE_UNIT + after.offset[p]
-                length = (end - start)[:run_length_width(cfg)]
-                m.d.sync += [held_start[p].eq(start), held_length[p].eq(length),
-                             held_mask[p].eq(length != 0)]
+                end = (after.base * BASE_UNIT + after.offset[p])[:low]
+                m.d.sync += [held_start[p].eq(start), held_last[p].eq(end - 1),
+                             held_mask[p].eq(start[:low] != end)]
         with m.Elif(done):
             m.d.sync += held.eq(0)
 

@@ -15,7 +15,7 @@ from tinyeie.contract.layouts import (
 )
 from tinyeie.hw.requant import requantise, window_count
 
-__all__ = ["Column", "PE", "OPERAND_WIDTH", "entry_address_width", "run_length_width"]
+__all__ = ["Column", "PE", "OPERAND_WIDTH", "entry_address_width", "run_end_width"]
 
 OPERAND_WIDTH = 16      # multiplier operands: an activation or a 16-bit bias; a code or 2**shift
 
@@ -25,17 +25,18 @@ def entry_address_width(config):
     return ceil_log2(config.pe_depth * ENTRIES_PER_WORD)
 
 
-def run_length_width(config):
-    """Bits of a run's length: enough for the longest run (``config.max_run``) and never 0."""
+def run_end_width(config):
+    """Low address bits that tell a run's last entry from the others: more than any run is
+    long (``config.max_run``)."""
     return config.max_run.bit_length()
 
 
 def Column(config):
-    """The broadcast a PE receives: a non-zero activation, and the byte address and length
-    (at least 1) of the PE's run of its column."""
+    """The broadcast a PE receives: a non-zero activation, the byte address of the first entry
+    of the PE's run of its column, and the low bits of its last one's (the run is not empty)."""
     return data.StructLayout({"a": signed(config.act_width),
                               "start": unsigned(entry_address_width(config)),
-                              "length": unsigned(run_length_width(config))})
+                              "last": unsigned(run_end_width(config))})
 
 
 class PE(wiring.Component):
@@ -52,7 +53,7 @@ class PE(wiring.Component):
     Members
     -------
     i_column : In(stream of Column)
-        ``(a, start, length)`` broadcasts; queued, ``queue_depth`` deep.
+        ``(a, start, last)`` broadcasts; queued, ``queue_depth`` deep.
     layer : In
         The running layer: which of the PE's codebooks the entries index.
     busy : Out(1)
@@ -114,9 +115,10 @@ class PE(wiring.Component):
         #   F: choose the entry to read: the next byte of the run, or (when the entry just read
         #      ends the run, or none was read) the first of the next queued column's run; or, in
         #      a drain, the row's bias word. Whether the entry just read ends the run is known
-        #      from registers (a count of the run's entries left), not from the memory: its
-        #      output would otherwise decide its own next address in one cycle. The memory is
-        #      read a word (two entries) at a time, the entry's word each cycle;
+        #      from registers (its address was compared with the run's last when it was
+        #      chosen), not from the memory: its output would otherwise decide its own next
+        #      address in one cycle. The memory is read a word (two entries) at a time, the
+        #      entry's word each cycle;
         #   D: the word read in F arrives: take the entry's byte, decode the row from the
         #      relative index;
         #   X: read the row's accumulator; multiply a_j by the code (read from the PE's copy of
@@ -166,22 +168,23 @@ class PE(wiring.Component):
         d_first = Signal()          # ... the first of its column
         d_last = Signal()           # ... the last of its run
         d_bias = Signal()           # ... or a drained row's bias
-        d_left = Signal(run_length_width(cfg))     # entries of the run after the one read
         d_addr = Signal(entry_address_width(cfg))
+        d_end = Signal(run_end_width(cfg))      # the low bits of the run's last entry's address
         d_a = Signal(signed(cfg.act_width))
         d_row = Signal(self._row_width)
         entry = Entry(mem_rd.data.word_select(d_addr[:ceil_log2(ENTRIES_PER_WORD)], ENTRY_BITS))
         run_ends = ~d_entry | d_last
         fetch_addr = Signal(entry_address_width(cfg))
-        m.d.sync += [d_bias.eq(self.drain), d_row.eq(self.drain_row)]
+        take = Signal()
+        m.d.comb += take.eq(run_ends & queue.r_rdy & ~self.drain)
+        m.d.sync += [d_bias.eq(self.drain), d_row.eq(self.drain_row),
+                     d_last.eq(fetch_addr[:len(d_end)] == Mux(take, head.last, d_end))]
         with m.If(~run_ends):
             m.d.comb += fetch_addr.eq(d_addr + 1)
-            m.d.sync += [d_entry.eq(1), d_first.eq(0), d_left.eq(d_left - 1),
-                         d_last.eq(d_left == 1)]
-        with m.Elif(queue.r_rdy):
+            m.d.sync += [d_entry.eq(1), d_first.eq(0)]
+        with m.Elif(take):
             m.d.comb += [fetch_addr.eq(head.start), queue.r_en.eq(1)]
-            m.d.sync += [d_entry.eq(1), d_first.eq(1), d_left.eq(head.length - 1),
-                         d_last.eq(head.length == 1), d_a.eq(head.a)]
+            m.d.sync += [d_entry.eq(1), d_first.eq(1), d_end.eq(head.last), d_a.eq(head.a)]
         with m.Else():
             m.d.sync += d_entry.eq(0)
         m.d.sync += d_addr.eq(fetch_addr)

@@ -31,16 +31,21 @@ def data_inputs(packed, images, data=None):
 
 def cycle_figures(packed, inputs, cycles):
     """The cycle measurements of runs of ``inputs`` that took ``cycles``: the RTL's mean, the
-    ideal engine's (golden model), the same engine's on the dense, unskipped work, and ratios."""
+    ideal engine's (golden model: the busiest PE's entries), the balanced bound (every PE an
+    equal share of the entries), the same engine's on the dense, unskipped work, and ratios."""
     interpreter = Interpreter(packed)
-    ideal = np.array([interpreter.run(a).ideal_cycles for a in inputs])
+    runs = [interpreter.run(a) for a in inputs]
+    ideal = np.array([run.ideal_cycles for run in runs])
+    balanced = np.array([run.balanced_cycles for run in runs])
     dense = dense_cycles(layer_shapes(packed), packed.config.pes)
     return {
         "cycles_mean": float(np.mean(cycles)),
         "cycles_max": int(np.max(cycles)),
         "ideal_cycles_mean": float(ideal.mean()),
+        "balanced_cycles_mean": float(balanced.mean()),
         "dense_cycles_mean": float(dense),
         "cycles_over_ideal": float(np.mean(cycles) / ideal.mean()),
+        "cycles_over_balanced": float(np.mean(cycles) / balanced.mean()),
         "dense_over_cycles": float(dense / np.mean(cycles)),
     }
 

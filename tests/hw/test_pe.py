@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.layouts import SHIFT_BITS
-from tinyeie.hw.pe import PE
+from tinyeie.hw.pe import PE, run_end_width
 from tinyeie.hw.requant import shift_plan
 from tinyeie.sim.pysim import stream_put
 from tinyeie.sw.compiler.balance import order_layers
@@ -62,7 +62,8 @@ def run_pe(cfg, packed, pe, a, seed, idle=0.3):
             start, end = run_bounds(packed, d["col_base"] + j, pe)
             if end > start:
                 await stream_put(ctx, dut.i_column,
-                                 {"a": int(a[j]), "start": start, "length": end - start},
+                                 {"a": int(a[j]), "start": start,
+                                  "last": (end - 1) % (1 << run_end_width(cfg))},
                                  idle=idle, rng=rng)
         await ctx.tick().until(~dut.busy)
         # One row a cycle; each result comes back with its row.
