@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass
 
 from tinyeie.contract.errors import TinyeieError
+from tinyeie.contract.layouts import BASE_UNIT
 
 __all__ = ["EngineConfig"]
 
@@ -64,6 +65,14 @@ class EngineConfig:
         """The most entries one PE's run of one column can hold: one per local row (a filler
         stands for 16 zero rows, so fillers never make a run longer than its rows)."""
         return self.bank_depth
+
+    @property
+    def run_end_bits(self):
+        """Low address bits by which a PE tells the last byte of a run (docs/engine.md): a run,
+        with the padding after it, must be shorter than ``2**run_end_bits`` bytes. Room for the
+        longest run and the padding that realigns it to a word (the compiler keeps any more
+        padding within this)."""
+        return (self.max_run + BASE_UNIT - 1).bit_length()
 
     def as_dict(self):
         return asdict(self)

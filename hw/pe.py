@@ -26,9 +26,9 @@ def entry_address_width(config):
 
 
 def run_end_width(config):
-    """Low address bits that tell a run's last entry from the others: more than any run is
-    long (``config.max_run``)."""
-    return config.max_run.bit_length()
+    """Low address bits that tell a run's last entry from the others
+    (``config.run_end_bits``)."""
+    return config.run_end_bits
 
 
 def Column(config):

@@ -192,6 +192,7 @@ def read_image(blob, cfg=None):
     pe_words = [np.zeros(packed_for.pe_depth if h["pe_words"] else 0, np.uint16)
                 for _ in range(pes)]
     columns = np.zeros((h["column_rows"], column_slices(pes)), np.uint16)
+    ends = [0] * pes
     layer_table = np.zeros(h["layers"] * LAYER_WORDS, np.uint16)
     memories = {Target.PE: lambda k: pe_words[k], Target.COLUMNS: lambda k: columns[:, k],
                 Target.LAYERS: lambda k: layer_table}
@@ -201,6 +202,10 @@ def read_image(blob, cfg=None):
             _bad(f"a section writes words {base}..{base + len(data) - 1} of memory {target}, "
                  f"slice {slice_}, past the {len(memory)} its header declares")
         memory[base:base + len(data)] = data
+        if target == Target.PE:
+            ends[slice_] = max(ends[slice_], base + len(data))
+    # Each PE memory as long as its sections wrote, as the compiler made it (PEs may differ).
+    pe_words = [words[:end] for words, end in zip(pe_words, ends)]
     packed = PackedModel(config=cfg or packed_for, pe_words=pe_words, columns=columns,
                          layer_table=layer_table)
     first, final = layer_descriptor(packed, 0), layer_descriptor(packed, h["layers"] - 1)

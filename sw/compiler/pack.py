@@ -139,7 +139,7 @@ def read_run(entries, start, end):
     return np.cumsum(_field(run, _Z) + 1) - 1, _field(run, _V)
 
 
-def place_runs(lengths, start=0, activity=None):
+def place_runs(lengths, start=0, activity=None, longest=None):
     """Where every PE's runs go: ``(bases, starts)`` for runs of ``lengths`` (PEs, columns)
     entries laid out one column after another from byte ``start`` of every PE memory.
 
@@ -148,11 +148,14 @@ def place_runs(lengths, start=0, activity=None):
     ``MAX_OFFSET`` bytes above ``BASE_UNIT * bases[j]``. Where a PE falls that far behind the
     others it is padded; the padding ends the run of some column before (the PE walks it as
     entries that add nothing), and goes after the column least often active (``activity``, the
-    fraction of inputs where it is non-zero; later columns win ties) within reach.
+    fraction of inputs where it is non-zero; later columns win ties) within reach, as long as
+    that run, with its padding, stays at most ``longest`` bytes (the realigning padding alone
+    never takes a run past the longest run of any PE plus ``BASE_UNIT - 1``).
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     pes, cols = lengths.shape
     activity = np.zeros(cols) if activity is None else np.asarray(activity, dtype=float)
+    longest = np.inf if longest is None else longest
     bases = np.zeros(cols + 1, dtype=np.int64)
     starts = np.zeros((pes, cols + 1), dtype=np.int64)
     padding = np.zeros((pes, cols + 1), dtype=np.int64)     # padding[p, j]: before row j
@@ -178,8 +181,9 @@ def place_runs(lengths, start=0, activity=None):
                     reach = min(reach, top[k] - starts[p, k])
                     if reach <= 0:
                         break
-                    if activity[k - 1] < activity[best - 1]:
-                        best, room = k, int(reach)
+                    slack = longest - (starts[p, k] - starts[p, k - 1])
+                    if slack > 0 and activity[k - 1] < activity[best - 1]:
+                        best, room = k, int(min(reach, slack))
                 if best == j:
                     break
                 amount = min(need, room)
@@ -250,8 +254,12 @@ def pack(layers, cfg=EngineConfig(), balance=True, activity=None):
     if activity is not None:
         activity = np.concatenate([np.asarray(a, dtype=float)[columns] for a, columns
                                    in zip(activity, [np.arange(layers[0].shape[1])] + orders)])
-    bases, starts = place_runs(lengths, ENTRIES_PER_WORD * int(bias_base[-1]),
-                               activity)
+    bases, starts = place_runs(lengths, ENTRIES_PER_WORD * int(bias_base[-1]), activity,
+                               (1 << cfg.run_end_bits) - 1)
+    longest = int(np.diff(starts, axis=1).max(initial=0))
+    _check_fits("the longest run of one column and PE, with its padding (bytes)", longest,
+                (1 << cfg.run_end_bits) - 1, "run_end_bits: the PE compares that many low "
+                "address bits to find a run's end; a larger act_depth gives more")
     pe_bytes = [np.zeros(int(starts[p, -1]) - ENTRIES_PER_WORD * int(bias_base[-1]),
                          dtype=np.int64) for p in range(n)]
     for j, column in enumerate(runs):
@@ -315,6 +323,10 @@ def unpack(packed):
         for j in range(cols):
             for p in range(n):
                 start, end = run_bounds(packed, d["col_base"] + j, p)
+                if end - start >= 1 << packed.config.run_end_bits:
+                    raise TinyeieError(f"layer {i} column {j}: PE {p}'s run spans {end - start} "
+                                       f"bytes; the PE tells runs of at most "
+                                       f"{(1 << packed.config.run_end_bits) - 1} apart")
                 local, codes = read_run(entries[p], start, end)
                 # Fillers and padding are zero weights: only the others must land on a row.
                 local, codes = local[codes != 0], codes[codes != 0]

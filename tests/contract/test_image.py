@@ -94,7 +94,7 @@ def test_sections_name_the_engine_memories():
 
 def test_the_largest_image_is_an_upper_bound():
     cfg = EngineConfig(pes=2, pe_depth=100, col_depth=50, act_depth=40, max_layers=2)
-    # every memory full: 16 header words; 2 PE memories, 3 column-table slices (pointer,
-    # entries mask, single mask), the layer table, each a section of 3 words; the trailer
-    words = 16 + 2 * (100 + 3) + 3 * (50 + 3) + (64 + 3) + 2
+    # every memory full: 16 header words; 2 PE memories, 2 column-table slices (the base, the
+    # PEs' offsets), the layer table, each a section of 3 words; the trailer
+    words = 16 + 2 * (100 + 3) + 2 * (50 + 3) + (64 + 3) + 2
     assert max_image_bytes(cfg) == 2 * words

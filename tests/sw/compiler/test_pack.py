@@ -76,7 +76,7 @@ def test_runs_lie_back_to_back_two_entries_a_word():
         (first + 3, first + 3)] * 2
     assert [run_bounds(packed, j, 1) for j in range(3)] == [(first, first), (first, first + 1),
                                                            (first + 1, first + 3)]
-    assert column_row(packed, 0) == {"base": 0, "offset": [first, first]}
+    assert column_row(packed, 0) == {"base": first // BASE_UNIT, "offset": [0, 0]}
     # PE 0's entries (v | z << 4; local rows 0, 1, 2) in bytes 6..8: words 3 and 4.
     assert packed.pe_words[0][3:].tolist() == [0x01 | 0x02 << 8, 0x03]
     assert len(packed.pe_words[1]) == 3 + 2
@@ -87,13 +87,13 @@ def test_a_pe_falling_behind_is_padded_after_the_least_active_column():
                [1, 1, 0, 0]]
     bases, starts = place_runs(lengths, activity=[0.9, 0.1, 0.9, 0.5])
     assert starts[0].tolist() == [0, 0, 0, 20, 20]
-    assert starts[1].tolist() == [0, 1, 8, 8, 8]    # 6 bytes after column 1, not column 2
+    assert starts[1].tolist() == [0, 1, 6, 6, 6]    # 4 bytes after column 1, not column 2
     for j, base in enumerate(bases):
         offsets = starts[:, j] - BASE_UNIT * base
         assert 0 <= offsets.min() and offsets.max() <= MAX_OFFSET
     # Without activities, it stays where it was needed.
     _, lazy = place_runs(lengths)
-    assert lazy[1].tolist() == [0, 1, 2, 8, 8]
+    assert lazy[1].tolist() == [0, 1, 2, 6, 6]
 
 
 @pytest.mark.parametrize("pes", [2, 4, 16])
@@ -138,3 +138,17 @@ def test_bad_layer_chains_are_refused():
     a[1].codebook = np.zeros(17, dtype=np.int64)
     with pytest.raises(TinyeieError, match="at most 16"):
         pack(a, cfg)
+
+
+
+def test_padding_keeps_every_run_short_enough_for_the_pe():
+    # PE 0 runs ahead by 6 bytes a column; PE 1 is padded. Column 0 is the least active, but
+    # a run may span at most 8 bytes (the PE tells its end by 3 low address bits).
+    lengths = [[0] + [6] * 9, [0] * 10]
+    activity = np.r_[0.0, np.ones(9)]
+    _, free = place_runs(lengths, activity=activity)
+    assert np.diff(free[1]).max() > 8                  # without the limit, all of it there
+    bases, starts = place_runs(lengths, activity=activity, longest=8)
+    assert np.diff(starts, axis=1).max() <= 8
+    offsets = starts - BASE_UNIT * bases
+    assert offsets.min() >= 0 and offsets.max() <= MAX_OFFSET

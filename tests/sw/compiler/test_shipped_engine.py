@@ -39,7 +39,8 @@ def test_stats_report_the_bytes_pack_writes(pes, most_bytes, tmp_path):
     """issue 10's sizes: the image holds the model densely, and stats reports that image."""
     cfg = EngineConfig(pes=pes)
     stats = engine_stats(load_model(MODEL), load_mnist()["test"], cfg)
-    image = save_packed(compile_model(MODEL, cfg).packed, tmp_path).read_bytes()
+    path, _ = save_packed(compile_model(MODEL, cfg).packed, tmp_path)
+    image = path.read_bytes()
     assert stats["hw_bytes"] == len(image) == sum(stats["hw_sizes"].values())
     assert stats["hw_bytes"] <= most_bytes
     assert stats["hw_test_error"] <= 0.016
