@@ -15,7 +15,7 @@ CONFIG_OPTIONS = {   # option -> (EngineConfig field, help)
     "--col-depth": ("col_depth", "rows of the column table"),
     "--act-depth": ("act_depth", "widest layer the activation memories hold"),
     "--max-layers": ("max_layers", "rows of the layer table"),
-    "--queue-depth": ("queue_depth", "columns each PE can have queued (default 4 for up to 4 "
+    "--queue-depth": ("queue_depth", "columns each PE can have queued (default 1 for up to 4 "
                                      "PEs, else 8)"),
     "--act-width": ("act_width", "bits of an activation"),
     "--code-width": ("code_width", "bits of a codebook entry"),

@@ -157,9 +157,14 @@ class Engine(wiring.Component):
         drain_shift = Signal.like(desc.shift)
         drain_bias_shift = Signal.like(desc.bias_shift)
         drain_relu = Signal()
+        # The shift's plan from registers, a cycle after drain_shift is set (the first drained
+        # row is requantised in the fifth), so that working it out is not in the path from the
+        # accumulator through the multiplier to the activation banks.
         mask = Signal(cfg.acc_width)
         m.d.comb += mask.eq(overflow_mask(drain_shift, cfg.act_width, cfg.acc_width))
-        window, scale = shift_plan(drain_shift, cfg.act_width, cfg.acc_width)
+        window_plan, scale_plan = shift_plan(drain_shift, cfg.act_width, cfg.acc_width)
+        window, scale = Signal.like(pes[0].window), Signal.like(pes[0].scale)
+        m.d.sync += [window.eq(window_plan), scale.eq(scale_plan)]
         for pe in pes:
             m.d.comb += [pe.layer.eq(layer), pe.bias_scale.eq(1 << drain_bias_shift),
                          pe.window.eq(window), pe.scale.eq(scale), pe.mask.eq(mask),

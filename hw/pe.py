@@ -14,6 +14,7 @@ from tinyeie.contract.layouts import (
     Entry,
 )
 from tinyeie.hw.requant import requantise, window_count
+from tinyeie.hw.slot import OneSlot
 
 __all__ = ["Column", "PE", "OPERAND_WIDTH", "entry_address_width", "run_end_width"]
 
@@ -133,9 +134,11 @@ class PE(wiring.Component):
         m = Module()
 
         column = Column(cfg)
-        m.submodules.queue = queue = fifo.SyncFIFO(width=column.size, depth=cfg.queue_depth)
+        # One slot on an iCE40 build: each further slot costs every PE about 70 logic cells.
+        m.submodules.queue = queue = (OneSlot(column.size) if cfg.queue_depth == 1 else
+                                      fifo.SyncFIFO(width=column.size, depth=cfg.queue_depth))
         wiring.connect(m, wiring.flipped(self.i_column), queue.w_stream)
-        head = column(queue.r_data)
+        head = column(queue.r_stream.payload)
 
         m.submodules.mem = mem = memory.Memory(shape=SLICE_BITS, depth=cfg.pe_depth,
                                                init=self._init)
@@ -176,14 +179,14 @@ class PE(wiring.Component):
         run_ends = ~d_entry | d_last
         fetch_addr = Signal(entry_address_width(cfg))
         take = Signal()
-        m.d.comb += take.eq(run_ends & queue.r_rdy & ~self.drain)
+        m.d.comb += take.eq(run_ends & queue.r_stream.valid & ~self.drain)
         m.d.sync += [d_bias.eq(self.drain), d_row.eq(self.drain_row),
                      d_last.eq(fetch_addr[:len(d_end)] == Mux(take, head.last, d_end))]
         with m.If(~run_ends):
             m.d.comb += fetch_addr.eq(d_addr + 1)
             m.d.sync += [d_entry.eq(1), d_first.eq(0)]
         with m.Elif(take):
-            m.d.comb += [fetch_addr.eq(head.start), queue.r_en.eq(1)]
+            m.d.comb += [fetch_addr.eq(head.start), queue.r_stream.ready.eq(1)]
             m.d.sync += [d_entry.eq(1), d_first.eq(1), d_end.eq(head.last), d_a.eq(head.a)]
         with m.Else():
             m.d.sync += d_entry.eq(0)
@@ -209,7 +212,7 @@ class PE(wiring.Component):
         # X -> A: accumulator read, codebook lookup, multiply.
         a_valid, a_bias, a_forward = Signal(), Signal(), Signal()
         a_row = Signal(self._row_width)
-        a_prod = Signal(signed(2 * OPERAND_WIDTH))
+        a_prod = Signal(acc_shape)      # the product's low bits: the sum wraps at acc_width
         a_sum = Signal(acc_shape)      # the last sum A made
         code = Mux(x_bias, self.bias_scale.as_signed(), code_rd.data)
         m.d.comb += acc_rd.addr.eq(x_row)
@@ -230,5 +233,5 @@ class PE(wiring.Component):
                      self.result.eq(requantise(a_sum, self.window, self.scale, self.mask, self.relu,
                                                cfg.act_width))]
 
-        m.d.comb += self.busy.eq(queue.r_rdy | d_entry | d_bias | x_valid | a_valid)
+        m.d.comb += self.busy.eq(queue.r_stream.valid | d_entry | d_bias | x_valid | a_valid)
         return m
