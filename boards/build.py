@@ -20,7 +20,8 @@ from tinyeie.sw.compiler.compile import is_model_image, packed_model
 from tinyeie.sw.compiler.image import fit_to_engine, load_image, save_packed
 from tinyeie.sw.outputs import write_bytes, write_text
 
-__all__ = ["board_packed", "build_board", "synthesize_board", "flash_image", "DESIGN_NAME"]
+__all__ = ["packing_config", "board_packed", "build_board", "synthesize_board", "flash_image",
+           "DESIGN_NAME"]
 
 DESIGN_NAME = "tinyeie"
 
@@ -31,6 +32,13 @@ def flash_image(bitstream, model, offset=MODEL_FLASH_OFFSET):
         raise TinyeieError(f"the bitstream ({len(bitstream):,} bytes) runs past the model's "
                            f"flash offset {offset:#x}")
     return bitstream + b"\xff" * (offset - len(bitstream)) + model
+
+
+def packing_config(board, pes=None):
+    """The engine a model is packed for on ``board``: its default one, except that an ECP5
+    build sizes the PE memories to the model afterwards, so it packs without their bound."""
+    cfg = board.engine_config(pes)
+    return replace(cfg, pe_depth=1 << 16) if board.family == "ecp5" else cfg
 
 
 def board_packed(board, model, pes=None, data=None):
@@ -45,8 +53,7 @@ def board_packed(board, model, pes=None, data=None):
             cfg = board.engine_config(packed.config.pes)
     else:
         # ECP5 sizes its PE memories to the model: pack without a bound, size, then fit.
-        packed = packed_model(model, replace(cfg, pe_depth=1 << 16)
-                              if board.family == "ecp5" else cfg, data)
+        packed = packed_model(model, packing_config(board, pes), data)
     cfg = board.engine_config(cfg.pes, pe_words=max(len(w) for w in packed.pe_words))
     return fit_to_engine(packed, cfg)
 

@@ -226,7 +226,8 @@ def check_fits_engine(packed_for, cfg):
                        ("act_depth", "activations per layer"), ("max_layers", "layers")):
         have, need = getattr(cfg, name), getattr(packed_for, name)
         if need > have:
-            raise TinyeieError(f"the model needs {need:,} {what}, the engine has {have:,}")
+            raise TinyeieError(f"the model does not fit: it needs {need:,} {what}, the engine "
+                               f"has {have:,}, {need - have:,} too many ({name})")
 
 
 def image_path(path):
