@@ -274,9 +274,12 @@ class Engine(wiring.Component):
                     m.next = "IDLE"
             with m.State("IDLE"):
                 m.d.comb += self.i_model.ready.eq(1)
+                # Only lt_run and the state wait on whether to start (the model write port's
+                # valid comes from the loader and the host protocol, a long way on the iCE40);
+                # the rest is set every idle cycle, which changes nothing while idle.
+                m.d.sync += [layer.eq(0), half.eq(0), lt_layer.eq(0), lt_k.eq(0)]
                 with m.If(self.i_stream.valid & ~self.i_model.valid & ~write):
-                    m.d.sync += [layer.eq(0), half.eq(0)]
-                    m.d.sync += read_descriptor(0)
+                    m.d.sync += lt_run.eq(1)
                     m.next = "FIRST-DESCRIPTOR"
             with m.State("FIRST-DESCRIPTOR"):
                 with m.If(~lt_busy):
