@@ -50,7 +50,7 @@ from tinyeie.sw.host.payloads import argmax, result_payload
 
 __all__ = ["Hung", "VirtualClock", "FakeLine", "DAMAGES", "run_case", "fuzz", "main"]
 
-CONFIG = EngineConfig(pes=2, pe_depth=256, col_depth=64, act_depth=64, max_layers=3)
+CONFIG = EngineConfig(pes=2, pe_depth=256, col_depth=128, act_depth=64, max_layers=3)
 BAUD = 115200
 
 

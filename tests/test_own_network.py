@@ -62,10 +62,13 @@ def test_compress_stats_pack(work, capsys):
         assert tinyeie("stats", work / f"{name}.npz", "--data", work / "data.npz", "--json") == 0
         stats = json.loads(capsys.readouterr().out)
         assert stats["arch"] == "mlp:32-16-5" and stats["data"] == "data.npz"
-        assert stats["test_error"] < 0.1 and stats["hw_test_error"] == stats["test_error"]
+        # hw_test_error is the integer engine's (the golden model's), not the float model's
+        assert stats["test_error"] < 0.1 and stats["hw_test_error"] < 0.15
         assert stats["density"] < 0.9 and stats["compression_ratio"] > 4
         manifest = json.loads((work / name / "manifest.json").read_text())
-        assert manifest["config"]["pes"] == 4 and manifest["image_bytes"] > 0
+        assert manifest["config"]["pes"] == 4
+        image = work / name / "model.bin"
+        assert stats["hw_bytes"] == manifest["image_bytes"] == image.stat().st_size
 
 
 @pytest.mark.verilator
