@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal sim-full gate coverage verification-doc \
-        fuzz-host fuzz-modelfiles
+        fuzz-host fuzz-modelfiles fuzz-images
 
 BOARD ?= icebreaker
 MODEL ?= models/lenet300.npz
@@ -75,6 +75,11 @@ fuzz-host: $(STAMP)
 	$(BIN)/python -m tinyeie.sim.fuzz_host --cases 10000 --seed 1 \
 	    --json docs/verification/fuzz_host.json
 	$(BIN)/python -m tinyeie.sim.robustness
+# 100,000 structurally edited model images (correct CRC) through the loader's model, read_image
+# and the interpreter (about 10 min).
+fuzz-images: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.fuzz_images --cases 100000 --seed 1 \
+	    --json docs/verification/fuzz_images.json
 # 300 malformed model files through every command that reads one (subprocesses: about 30 min).
 fuzz-modelfiles: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.fuzz_modelfiles --cases 300 --seed 1 \

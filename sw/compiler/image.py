@@ -40,6 +40,7 @@ from tinyeie.contract.layouts import (
 )
 from tinyeie.contract.protocol import LoaderError
 from tinyeie.sw.compiler.pack import PackedModel, layer_descriptor
+from tinyeie.sw.compiler.validate import check_packed
 from tinyeie.sw.outputs import write_bytes, write_text
 
 __all__ = ["write_image", "read_image", "image_sections", "image_sizes", "format_sizes",
@@ -212,6 +213,7 @@ def read_image(blob, cfg=None):
     if (first["in_count"], final["out_count"]) != (h["in_count"], h["out_count"]):
         _bad(f"the header says {h['in_count']} inputs and {h['out_count']} outputs, the layers "
              f"{first['in_count']} and {final['out_count']}")
+    check_packed(packed)
     return packed
 
 

@@ -24,6 +24,7 @@ from tinyeie.sw.compiler.pack import (
     read_run,
     run_bounds,
 )
+from tinyeie.sw.compiler.validate import check_packed
 from tinyeie.sw.compress.sparse import pe_rows
 
 __all__ = ["Interpreter", "Run"]
@@ -56,9 +57,8 @@ class Interpreter:
     def __init__(self, packed):
         self.packed = packed
         self.cfg = packed.config
+        check_packed(packed)
         self.layers = [layer_descriptor(packed, i) for i in range(packed.n_layers)]
-        if not self.layers or not self.layers[-1]["last"]:
-            raise TinyeieError("the image's final layer is not marked last")
         self.codebooks = [layer_codebook(packed, i) for i in range(len(self.layers))]
         self._entries = [pe_entries(packed, p) for p in range(self.cfg.pes)]
         self._runs = {}

@@ -1,0 +1,59 @@
+"""One definition of a valid model image: what the loader takes and ``read_image`` refuses
+never crashes a reader, and ``read_image`` never takes what the board's loader refuses."""
+
+import numpy as np
+import pytest
+
+from tinyeie.contract.config import EngineConfig
+from tinyeie.contract.errors import TinyeieError
+from tinyeie.contract.layouts import LAYER_WORDS
+from tinyeie.sim.fuzz_images import fuzz
+from tinyeie.sw.compiler.interpreter import Interpreter
+from tinyeie.sw.compiler.pack import pack
+from tinyeie.sw.compiler.random_model import random_layers
+from tinyeie.sw.compiler.validate import check_packed
+
+CFG = EngineConfig(pes=2, pe_depth=1024, col_depth=128, act_depth=64, max_layers=4)
+
+
+@pytest.fixture
+def packed():
+    return pack(random_layers(np.random.default_rng(2), [20, 12, 6], cfg=CFG), CFG)
+
+
+def test_a_packed_model_is_valid(packed):
+    check_packed(packed)
+
+
+def _with_descriptor_word(packed, layer, word, value):
+    table = packed.layer_table.copy()
+    table[LAYER_WORDS * layer + word] = value
+    return type(packed)(config=packed.config, pe_words=packed.pe_words, columns=packed.columns,
+                        layer_table=table)
+
+
+def test_layers_that_do_not_chain_are_refused(packed):
+    # word 0 holds in_count (12 bits) of layer 1: 11 inputs where layer 0 gives 12
+    word = int(packed.layer_table[LAYER_WORDS])
+    broken = _with_descriptor_word(packed, 1, 0, (word & 0xF000) | 11)
+    with pytest.raises(TinyeieError, match="layer 1 takes 11 inputs, layer 0 gives 12"):
+        check_packed(broken)
+    with pytest.raises(TinyeieError, match="layer 1 takes 11 inputs"):
+        Interpreter(broken)
+
+
+def test_runs_past_the_memory_are_refused(packed):
+    columns = packed.columns.copy()
+    columns[5, 0] = 0xFFF0         # column 5's shared base far past every PE memory
+    broken = type(packed)(config=packed.config, pe_words=packed.pe_words, columns=columns,
+                          layer_table=packed.layer_table)
+    with pytest.raises(TinyeieError, match="run of column"):
+        check_packed(broken)
+
+
+def test_edited_images_never_crash_a_reader():
+    """A slice of `make fuzz-images`: no reader crashes, and what read_image accepts the board's
+    loader accepts too."""
+    figures = fuzz(2000, seed=5, progress=False, networks=16)
+    assert figures["crashed"] == 0 and figures["reader_only"] == 0, figures["failures"][:3]
+    assert figures["reader_accepts"] > 0 and figures["loader_only"] > 0   # the edits reach both
