@@ -40,6 +40,16 @@ def table(folder=FIGURES):
         f"line and exit 2; peak memory {files['peak_rss_mb_max']:.0f} MB (bound "
         f"{files['peak_rss_mb_bound']} MB); slowest run {files['seconds_max']:.1f} s |",
     ]
+    images = Path(folder) / "fuzz_images.json"
+    if images.exists():
+        f = json.loads(images.read_text())
+        rows.append(
+            f"| structurally edited model images, correct CRC, seed {f['seed']} "
+            f"(`make fuzz-images`) | {f['tried']:,} | {f['tried'] - f['loader_accepts']:,} by "
+            f"the loader, {f['tried'] - f['reader_accepts']:,} by read_image | "
+            f"{f['reader_accepts']:,} by both | {f['crashed']} | - | {f['reader_only']} taken "
+            f"by read_image and refused by the loader; {f['loader_only']:,} taken by the loader "
+            f"alone (ENGINE-FAULT on the board, never sent by the host) ({f['seconds']:.0f} s) |")
     return "\n".join(rows)
 
 
