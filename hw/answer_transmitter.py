@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from tinyeie.contract.protocol import SOF, STATUS_BYTES, Response
 from tinyeie.hw.answer import Answer, AnswerKind, Status
+from tinyeie.hw.configured import Configured
 from tinyeie.hw.crc_unit import restartable_crc
 from tinyeie.hw.engine import CYCLE_WIDTH, Result
 
@@ -20,7 +21,7 @@ __all__ = ["AnswerTransmitter"]
 RESULT_TAIL_BYTES = 5
 
 
-class AnswerTransmitter(wiring.Component):
+class AnswerTransmitter(Configured, wiring.Component):
     """Sends each answer it is given as a frame, computing every byte as the UART takes it.
 
     There is no frame buffer: STATUS bytes are read from ``status`` as they go (the receiver
@@ -73,10 +74,6 @@ class AnswerTransmitter(wiring.Component):
             "predicted_valid": Out(1),
             "engine_reset": In(1),
         }, src_loc_at=1 + src_loc_at)
-
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         # One state per part of the frame; the payload states index their bytes with one

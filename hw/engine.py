@@ -19,6 +19,7 @@ from tinyeie.contract.layouts import (
     column_slices,
 )
 from tinyeie.hw.broadcast import Broadcaster
+from tinyeie.hw.configured import Configured
 from tinyeie.hw.pe import PE
 from tinyeie.hw.requant import overflow_mask, shift_plan
 from tinyeie.hw.scanner import Scanner
@@ -33,7 +34,7 @@ def Result(acc_width):
     return data.StructLayout({"value": signed(acc_width), "last": 1})
 
 
-class Engine(wiring.Component):
+class Engine(Configured, wiring.Component):
     """The EIE-style sparse matrix-vector engine (docs/engine.md).
 
     Parameters
@@ -89,10 +90,6 @@ class Engine(wiring.Component):
             "busy": Out(1),
             "out_count": Out(COUNT_BITS),
         })
-
-    @property
-    def config(self):
-        return self._config
 
     def _code(self, word):
         """A codebook word of the layer table as the signed code it holds."""

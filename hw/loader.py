@@ -25,6 +25,7 @@ from tinyeie.contract.image import (
 )
 from tinyeie.contract.layouts import WriteCommand
 from tinyeie.contract.protocol import LoaderError
+from tinyeie.hw.configured import Configured
 from tinyeie.hw.crc_unit import restartable_crc
 
 __all__ = ["ImageLoader"]
@@ -32,7 +33,7 @@ __all__ = ["ImageLoader"]
 RECEIVED_BITS = 32
 
 
-class ImageLoader(wiring.Component):
+class ImageLoader(Configured, wiring.Component):
     """Checks a model image byte by byte and writes its sections into the engine.
 
     The image format is :mod:`tinyeie.contract.image`'s, and so are its checks
@@ -90,10 +91,6 @@ class ImageLoader(wiring.Component):
             "out_count": Out(COUNT_BITS),
             "received": Out(RECEIVED_BITS),
         })
-
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         # The image is a sequence of 16-bit words, so the FSM moves on words: a byte register

@@ -13,6 +13,7 @@ from tinyeie.contract.layouts import (
     SLICE_BITS,
     Entry,
 )
+from tinyeie.hw.configured import Configured
 from tinyeie.hw.requant import requantise, window_count
 from tinyeie.hw.slot import OneSlot
 
@@ -40,7 +41,7 @@ def Column(config):
                               "last": unsigned(run_end_width(config))})
 
 
-class PE(wiring.Component):
+class PE(Configured, wiring.Component):
     """A processing element of the engine (docs/engine.md, "Dataflow").
 
     Parameters
@@ -106,10 +107,6 @@ class PE(wiring.Component):
             "cb_data": In(signed(config.code_width)),
             "cb_en": In(1),
         })
-
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         # One item a cycle through five stages, never stalled once read:

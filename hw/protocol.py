@@ -17,6 +17,7 @@ from tinyeie.contract.protocol import ENGINE_TIMEOUT_CYCLES, TIMEOUT_CYCLES
 from tinyeie.hw.answer import AnswerKind
 from tinyeie.hw.answer_slot import AnswerSlot
 from tinyeie.hw.answer_transmitter import AnswerTransmitter
+from tinyeie.hw.configured import Configured
 from tinyeie.hw.engine import CYCLE_WIDTH, Result
 from tinyeie.hw.engine_watchdog import EngineWatchdog
 from tinyeie.hw.request_inbox import RequestInbox
@@ -26,7 +27,7 @@ from tinyeie.hw.uart import RxByte
 __all__ = ["HostProtocol"]
 
 
-class HostProtocol(wiring.Component):
+class HostProtocol(Configured, wiring.Component):
     """Serves the host protocol: frames from the UART, model loads, inferences, answers.
 
     Requests are checked as they arrive and their payloads stream through without a buffer:
@@ -150,10 +151,6 @@ class HostProtocol(wiring.Component):
             "engine_out_count": In(COUNT_BITS),
             "engine_reset": Out(1),
         })
-
-    @property
-    def config(self):
-        return self._config
 
     @property
     def timeout_cycles(self):

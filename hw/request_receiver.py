@@ -29,6 +29,7 @@ from tinyeie.contract.protocol import (
     Request,
 )
 from tinyeie.hw.answer import Answer, AnswerKind, Status
+from tinyeie.hw.configured import Configured
 from tinyeie.hw.crc_unit import restartable_crc
 from tinyeie.hw.uart import RxByte, RxError
 
@@ -51,7 +52,7 @@ class _Sink(enum.Enum, shape=2):
     ENGINE = 2      # INFER, INFER-SPARSE: o_activations
 
 
-class RequestReceiver(wiring.Component):
+class RequestReceiver(Configured, wiring.Component):
     """Reads request frames byte by byte and posts one answer for each.
 
     A frame's header is checked when its length has arrived; its payload then streams on
@@ -162,10 +163,6 @@ class RequestReceiver(wiring.Component):
             "o_answer": Out(stream.Signature(Answer)),
             "status": Out(Status),
         }, src_loc_at=1 + src_loc_at)
-
-    @property
-    def config(self):
-        return self._config
 
     @property
     def timeout_cycles(self):

@@ -5,6 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from tinyeie.contract.protocol import ENGINE_TIMEOUT_CYCLES, TIMEOUT_CYCLES
+from tinyeie.hw.configured import Configured
 from tinyeie.hw.engine import Engine
 from tinyeie.hw.loader import ImageLoader
 from tinyeie.hw.protocol import HostProtocol
@@ -13,7 +14,7 @@ from tinyeie.hw.uart import RxByte
 __all__ = ["ModelServer"]
 
 
-class ModelServer(wiring.Component):
+class ModelServer(Configured, wiring.Component):
     """Serves the UART protocol with a model loader and an engine: all of a board but its pins.
 
     Bytes from the UART go to :class:`~tinyeie.hw.protocol.HostProtocol`, which gives LOAD-DATA
@@ -75,10 +76,6 @@ class ModelServer(wiring.Component):
         self.engine = Engine(config, packed)
         self._config = config
         super().__init__()
-
-    @property
-    def config(self):
-        return self._config
 
     def elaborate(self, platform):
         m = Module()
