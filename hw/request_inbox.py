@@ -37,6 +37,10 @@ class RequestInbox(wiring.Component):
         receiver report an overrun in band).
     o_stream : ``Out(stream.Signature(RxByte))``
         The oldest byte.
+    level : ``Out(range(depth + 1))``
+        Bytes held, the one still on its way to ``o_stream`` included: the pointers'
+        difference, which the formal proof relates to a FIFO model (unused, synthesis removes
+        it).
     """
 
     def __init__(self, depth=256, *, src_loc_at=0):
@@ -47,6 +51,7 @@ class RequestInbox(wiring.Component):
         super().__init__({
             "i_stream": In(stream.Signature(RxByte)),
             "o_stream": Out(stream.Signature(RxByte)),
+            "level": Out(range(depth + 1)),
         }, src_loc_at=1 + src_loc_at)
 
     @property
@@ -64,7 +69,7 @@ class RequestInbox(wiring.Component):
         tail = Signal(bits + 1)         # the oldest entry
         i, o = self.i_stream, self.o_stream
         full = (head[:bits] == tail[:bits]) & (head[bits] != tail[bits])
-        m.d.comb += i.ready.eq(~full)
+        m.d.comb += [i.ready.eq(~full), self.level.eq(head - tail)]
         with m.If(i.valid & i.ready):
             m.d.sync += head.eq(head + 1)
         m.d.comb += [write.addr.eq(head[:bits]), write.data.eq(i.payload),

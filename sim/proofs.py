@@ -1,9 +1,10 @@
 """The catalogue of formal proofs that ``make formal`` runs (:mod:`tinyeie.sim.formal`).
 
 Each entry names the block as the design instantiates it: the queue specs get the queue out of
-an elaborated PE or broadcaster, for the engines the boards build (the iCEBreaker's 4 PEs with
-4-deep queues, the ULX3S's 16 PEs with 16-deep ones). ``quick`` proofs are the slice that
-``make test`` runs (tests/formal).
+an elaborated PE, broadcaster or host protocol, for the engines the boards build (the
+iCEBreaker's 4 PEs with one-slot queues, the ULX3S's 16 PEs with 16-deep ones, the ULX3S's
+request inbox of 1024 bytes). ``quick`` proofs are the slice that ``make test`` runs
+(tests/formal).
 """
 
 from tinyeie.sim.formal import Proof, submodule
@@ -26,23 +27,49 @@ def _inbox(board_name):
     return submodule(Broadcaster(_config(board_name)), "inbox")
 
 
-def _queue_proofs(label, make_queue, depth, quick):
+def _request_inbox(board_name, depth=None):
+    """The host protocol's request inbox as the board's build makes it; at ``depth`` bytes
+    instead of the board's if given (the same ring with narrower pointers)."""
+    from tinyeie.boards.boards import board
+    from tinyeie.hw.protocol import HostProtocol
+    spec = board(board_name)
+    options = spec.link_options()
+    if depth is not None:
+        options["rx_buffer"] = depth
+    return submodule(HostProtocol(spec.engine_config(), **options), "inbox")
+
+
+def _queue_proofs(label, make_queue, depth, quick, *, delay=0, small=None):
+    """Control (induction), data and order (BMC) of a queue of ``depth`` items whose items
+    take ``delay`` cycles beyond one to be offered. ``small``: ``(depth, make_queue)`` of the
+    same queue at a depth BMC can reach, for data and order, when ``depth`` is out of reach."""
     from tinyeie.sim.proofs_fifo import QueueData, QueueEquivalence, QueueOrder
-    # A one-slot queue (hw/slot.py) is ready only when empty: it passes an item every other
-    # cycle, so the pair after one other is out by cycle 6, not 2 x depth + 1.
-    bound = 2 * depth + 1 if depth > 1 else 2 * (depth + 2)
+    bmc_depth, make_bmc_queue = small or (depth, make_queue)
+    at = f" (at {bmc_depth} items, not the build's {depth})" if small else ""
+    if delay:
+        # Always read, the queue passes an item a cycle, each 1 + delay cycles after its write.
+        bound = bmc_depth + 3 + delay
+    elif bmc_depth > 1:
+        bound = 2 * bmc_depth + 1
+    else:
+        # A one-slot queue (hw/slot.py) is ready only when empty: it passes an item every
+        # other cycle, so the pair after one other is out by cycle 6, not 2 x depth + 1.
+        bound = 2 * (bmc_depth + 2)
     return [
         Proof(f"{label}-control", f"{label}: offers, takes and counts items exactly as a FIFO "
-              f"model of depth {depth}, in every reachable state",
-              lambda: QueueEquivalence(make_queue(), depth), "prove", depth + 1, quick),
+              f"model of depth {depth}" + (f" holding each item {delay} cycle(s) more"
+                                          if delay else "") + ", in every reachable state",
+              lambda: QueueEquivalence(make_queue(), depth, delay), "prove",
+              3 if delay else depth + 1, quick),
         Proof(f"{label}-data", f"{label}: the k-th item read is the k-th written, unchanged, "
-              f"for every k <= depth (the last one after the write pointer wrapped)",
-              lambda: QueueData(make_queue(), depth + 1), "bmc", depth + 3, quick,
+              f"for every k <= depth (the last one after the write pointer wrapped){at}",
+              lambda: QueueData(make_bmc_queue(), bmc_depth + 1), "bmc",
+              bmc_depth + 3 + delay, quick,
               # the queue's memory as flip-flops: yices is several times faster on those
               script="memory_map; opt -fast"),
         Proof(f"{label}-keeps-order", f"{label}: two consecutive items leave consecutively and "
-              f"unchanged within {bound} cycles, after up to depth others",
-              lambda: QueueOrder(make_queue(), depth, bound), "bmc", bound + 2, quick),
+              f"unchanged within {bound} cycles, after up to depth others{at}",
+              lambda: QueueOrder(make_bmc_queue(), bmc_depth, bound), "bmc", bound + 2, quick),
     ]
 
 
@@ -77,5 +104,11 @@ PROOFS = [
     *_queue_proofs("inbox", lambda: _inbox("icebreaker"), _inbox("icebreaker").depth, True),
     *_queue_proofs("pe-queue-ulx3s", lambda: _pe_queue("ulx3s"), _config("ulx3s").queue_depth,
                    False),
+    # The request inbox (ECP5 boards; the iCE40's builds have none): its control proof closes
+    # by induction at the build's 1024 bytes; tracking an item through 1024 writes is beyond
+    # BMC, so data and order are proven on the same ring at 16 bytes.
+    *_queue_proofs("request-inbox-ulx3s", lambda: _request_inbox("ulx3s"),
+                   _request_inbox("ulx3s").depth, True, delay=1,
+                   small=(16, lambda: _request_inbox("ulx3s", 16))),
     *_uart_proofs(),
 ]

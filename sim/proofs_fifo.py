@@ -13,14 +13,26 @@ that each part scales with the depth):
   number of others, come out one after the other, within ``2 x depth + 1`` cycles of a reader
   that always reads.
 
-Both talk to the queue through its stream ports ``w_stream`` and ``r_stream``, so any queue
-component with those passes or fails on its behaviour, not its build.
+They talk to the queue through its stream ports (``w_stream`` and ``r_stream``, or
+``i_stream`` and ``o_stream``), so any queue component with those passes or fails on its
+behaviour, not its build. A queue whose items take ``delay`` cycles more than one to be offered
+(the request inbox's block RAM reads a cycle late) is compared with a model that holds each item
+back that long.
 """
 
 from amaranth.asserts import AnyConst, AnySeq, Initial
-from amaranth.hdl import Assert, Assume, ClockDomain, Cover, Elaboratable, Module, Signal
+from amaranth.hdl import (
+    Assert,
+    Assume,
+    ClockDomain,
+    Cover,
+    Elaboratable,
+    Module,
+    Signal,
+    Value,
+)
 
-__all__ = ["QueueEquivalence", "QueueOrder"]
+__all__ = ["QueueEquivalence", "QueueData", "QueueOrder", "queue_ports"]
 
 
 def _clock(m):
@@ -29,13 +41,29 @@ def _clock(m):
     m.d.comb += sync.rst.eq(0)
 
 
+class _Port:
+    def __init__(self, valid, ready, payload):
+        self.valid, self.ready, self.payload = valid, ready, payload
+
+
+def queue_ports(queue):
+    """The queue's write and read streams: ``w_stream``/``r_stream`` (Amaranth's FIFOs, the PE
+    queues) or ``i_stream``/``o_stream`` (the request inbox)."""
+    if hasattr(queue, "w_stream"):
+        return queue.w_stream, queue.r_stream
+    return queue.i_stream, queue.o_stream
+
+
 def _spec(queue, *, free_traffic):
-    """A module holding ``queue`` on a never-reset clock, its write and read streams and their
-    width; with ``free_traffic``, writer and reader do anything (AnySeq) every cycle."""
+    """A module holding ``queue`` on a never-reset clock, its write and read streams (payloads
+    as plain values) and their width; with ``free_traffic``, writer and reader do anything
+    (AnySeq) every cycle."""
     m = Module()
     m.submodules.dut = queue
     _clock(m)
-    w, r = queue.w_stream, queue.r_stream
+    w, r = queue_ports(queue)
+    w = _Port(w.valid, w.ready, Value.cast(w.payload))
+    r = _Port(r.valid, r.ready, Value.cast(r.payload))
     width = len(w.payload)
     if free_traffic:
         m.d.comb += [w.valid.eq(AnySeq(1)), w.payload.eq(AnySeq(width)), r.ready.eq(AnySeq(1))]
@@ -44,19 +72,30 @@ def _spec(queue, *, free_traffic):
 
 class QueueEquivalence(Elaboratable):
     """The queue offers, takes and counts items exactly as a FIFO model of its depth, for any
-    inputs (k-induction closes: this holds in every reachable state)."""
+    inputs (k-induction closes: this holds in every reachable state). ``delay``: cycles beyond
+    one an item written takes to be offered."""
 
-    def __init__(self, queue, depth):
+    def __init__(self, queue, depth, delay=0):
         self.queue = queue
         self.depth = depth
+        self.delay = delay
 
     def elaborate(self, platform):
         m, w, r, width = _spec(self.queue, free_traffic=True)
         queue = self.queue
         count = Signal(range(self.depth + 1))
         m.d.sync += count.eq(count + (w.valid & w.ready) - (r.valid & r.ready))
+        # Items written in the last `delay` cycles, not offered yet.
+        recent = [Signal(name=f"written_{k + 1}_ago") for k in range(self.delay)]
+        for k, flag in enumerate(recent):
+            m.d.sync += flag.eq(recent[k - 1] if k else w.valid & w.ready)
+        arrived = count - sum(recent) if recent else count
+        m.d.comb += Assert(count <= self.depth, "the model never holds more than its depth")
+        if recent:
+            m.d.comb += Assert(sum(recent) <= count, "the items written lately are still held")
         m.d.comb += [
-            Assert(r.valid == (count != 0), "the queue offers an item exactly when it holds one"),
+            Assert(r.valid == (arrived != 0),
+                   "the queue offers an item exactly when it holds one written long enough ago"),
             Assert(w.ready == (count != self.depth), "the queue takes an item exactly when it has "
                                                      "room"),
         ]

@@ -1,5 +1,6 @@
 """The proof runner fails when it should: a false assertion gives a counterexample, an
-unreachable cover is reported, and a queue model of the wrong depth is refuted. (An earlier
+unreachable cover is reported, a queue model of the wrong depth or delay is refuted, and an
+order bound one cycle short fails. (An earlier
 draft of the runner left the spec's clock undriven, which yosys folds to a constant: every
 proof then passed, whatever it said.)"""
 
@@ -8,8 +9,8 @@ from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, ClockDomain, Cover, Elaboratable, Module, Signal
 
 from tinyeie.sim.formal import Proof, ProofFailure, check
-from tinyeie.sim.proofs import _pe_queue
-from tinyeie.sim.proofs_fifo import QueueEquivalence
+from tinyeie.sim.proofs import _pe_queue, _request_inbox
+from tinyeie.sim.proofs_fifo import QueueEquivalence, QueueOrder
 
 pytestmark = pytest.mark.formal
 
@@ -43,3 +44,33 @@ def test_a_queue_model_of_the_wrong_depth_is_refuted(tmp_path):
     with pytest.raises(ProofFailure):
         check(Proof("short-model", "", lambda: QueueEquivalence(queue, queue.depth - 1), "bmc",
                     6), root=tmp_path)
+
+
+def test_the_icebreaker_queue_proven_is_the_one_slot_queue_it_builds():
+    from tinyeie.hw.slot import OneSlot
+    from tinyeie.sim.proofs import _config
+    assert _config("icebreaker").queue_depth == 1
+    assert isinstance(_pe_queue("icebreaker"), OneSlot)
+
+
+def test_a_one_slot_queue_misses_an_order_bound_one_cycle_short(tmp_path):
+    # 2 x (depth + 2) = 6 cycles is the bound sim/proofs.py proves; 5 must not hold.
+    with pytest.raises(ProofFailure):
+        check(Proof("one-slot-short", "", lambda: QueueOrder(_pe_queue("icebreaker"), 1, 5),
+                    "bmc", 7), root=tmp_path)
+
+
+def test_the_request_inbox_is_refuted_against_a_model_without_its_delay(tmp_path):
+    # Its block RAM offers a byte two cycles after it is written: a model that offers it the
+    # next cycle (delay 0), or one a byte short, is not the inbox.
+    for model in (lambda: QueueEquivalence(_request_inbox("ulx3s"), 1024, delay=0),
+                  lambda: QueueEquivalence(_request_inbox("ulx3s"), 1023, delay=1)):
+        with pytest.raises(ProofFailure):
+            check(Proof("inbox-wrong-model", "", model, "prove", 3), root=tmp_path)
+
+
+def test_the_request_inbox_misses_an_order_bound_one_cycle_short(tmp_path):
+    with pytest.raises(ProofFailure):
+        check(Proof("inbox-order-short", "",
+                    lambda: QueueOrder(_request_inbox("ulx3s", 16), 16, 19), "bmc", 21),
+              root=tmp_path)
