@@ -7,6 +7,7 @@ request inbox of 1024 bytes). ``quick`` proofs are the slice that ``make test`` 
 (tests/formal).
 """
 
+from tinyeie.contract.config import EngineConfig
 from tinyeie.sim.formal import Proof, submodule
 
 __all__ = ["PROOFS"]
@@ -97,6 +98,32 @@ def _uart_proofs():
     return proofs
 
 
+#: The loader proofs' engine: 2 PEs, small memories. The header rules are the boards' rules
+#: (the same fields, each EQUAL, AT_MOST, LOW_HALF or unchecked) with smaller bounds.
+LOADER_CONFIG = EngineConfig(pes=2, pe_depth=16, col_depth=8, act_depth=8, max_layers=1)
+# The first write is offered with the 40th byte after `start`: 32 header bytes, a 6-byte
+# section header and a data word's 2 bytes. 46 cycles cover three data words.
+LOADER_DEPTH = 46
+
+
+def _loader_proofs():
+    from tinyeie.contract.image import HEADER_WORDS, SECTION_WORDS
+    from tinyeie.sim.proofs_loader import LoaderSafety
+    assert LOADER_DEPTH == 1 + 2 * (HEADER_WORDS + SECTION_WORDS) + 2 * 3 + 1
+    cfg = LOADER_CONFIG
+    return [
+        Proof("loader-safety", f"model-image loader ({cfg.pes} PEs, {cfg.pe_depth}-word PE "
+              f"memories): for any bytes at any times, any engine back-pressure and any "
+              f"`start`, a write reaches the engine only after a whole header that keeps every "
+              f"rule, before the loader's verdict, and inside a memory the engine has; every "
+              f"trace of {LOADER_DEPTH} cycles (the header, a section header and 3 data words)",
+              lambda: LoaderSafety(cfg), "bmc", LOADER_DEPTH, False),
+        Proof("loader-safety-cover", "model-image loader: an image's third write is reached "
+              f"within {LOADER_DEPTH} cycles (the safety proof's depth covers writes)",
+              lambda: LoaderSafety(cfg), "cover", LOADER_DEPTH, False),
+    ]
+
+
 PROOFS = [
     *_queue_proofs("pe-queue-icebreaker", lambda: _pe_queue("icebreaker"),
                    _config("icebreaker").queue_depth, True),
@@ -110,5 +137,6 @@ PROOFS = [
     *_queue_proofs("request-inbox-ulx3s", lambda: _request_inbox("ulx3s"),
                    _request_inbox("ulx3s").depth, True, delay=1,
                    small=(16, lambda: _request_inbox("ulx3s", 16))),
+    *_loader_proofs(),
     *_uart_proofs(),
 ]

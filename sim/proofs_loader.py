@@ -13,12 +13,15 @@ from the loader's table lookup). It asserts that a write is offered only
 * to a memory the engine has, below its depth (:func:`~tinyeie.contract.image.memories`).
 
 The CRC-32 is checked only at the image's end, so a damaged image's earlier sections do reach
-the engine; the host protocol keeps the model invalid until the loader says ``ok`` (that part
-is the protocol's proof).
+the engine; the host protocol keeps the model invalid until the loader says ``ok``.
+
+It is a bounded proof (BMC from the first ``start``): the catalogue runs it to a depth that
+covers the whole header, a section header and a few data words (``sim/proofs.py``), on a small
+engine whose header rules are the same rules with smaller bounds.
 """
 
 from amaranth.asserts import AnySeq, Initial
-from amaranth.hdl import Assert, Assume, Cat, ClockDomain, Elaboratable, Module, Signal
+from amaranth.hdl import Assert, Assume, Cat, ClockDomain, Cover, Elaboratable, Module, Signal
 
 from tinyeie.contract.image import HEADER_WORDS, HeaderRule, header_rules, memories
 from tinyeie.contract.protocol import LoaderError
@@ -28,8 +31,12 @@ __all__ = ["LoaderSafety"]
 
 
 class LoaderSafety(Elaboratable):
-    def __init__(self, config):
+    """The loader for ``config``; its writes checked against the memories of ``engine`` (the
+    same config unless given: another one shows that the proof can fail)."""
+
+    def __init__(self, config, engine=None):
         self.config = config
+        self.engine = config if engine is None else engine
 
     def elaborate(self, platform):
         m = Module()
@@ -47,7 +54,7 @@ class LoaderSafety(Elaboratable):
         rules = header_rules(self.config)
         count = Signal(range(2 * HEADER_WORDS + 1))
         low = Signal(8)
-        low_above = Signal()        # the last LOW_HALF word was above its bound
+        low_above = Signal()        # the word before was a LOW_HALF word above its bound
         good = Signal()             # every header word so far kept its rule
         take = i.valid & i.ready
         word = Cat(low, i.payload)
@@ -59,6 +66,9 @@ class LoaderSafety(Elaboratable):
                 m.d.sync += low.eq(i.payload)
             for k, (rule, bound, _) in enumerate(rules):
                 with m.If(count == 2 * k + 1):
+                    # a two-word number: the high word is at most its bound, and if equal to
+                    # it, so is the low word
+                    m.d.sync += low_above.eq(0)
                     if rule == HeaderRule.EQUAL:
                         m.d.sync += good.eq(good & (word == bound))
                     elif rule == HeaderRule.AT_MOST:
@@ -69,7 +79,7 @@ class LoaderSafety(Elaboratable):
 
         addr = o.payload.addr
         inside = 0
-        for target, (slices, depth) in memories(self.config).items():
+        for target, (slices, depth) in memories(self.engine).items():
             inside |= (addr.target == target) & (addr.slice < slices) & (addr.word < depth)
         with m.If(o.valid):
             m.d.comb += [
@@ -79,4 +89,11 @@ class LoaderSafety(Elaboratable):
                        "no write once the loader has given its verdict"),
                 Assert(inside, "a write only to a memory the engine has, below its depth"),
             ]
+        # Witness that the depth reaches writes (the cover proof): an image's third write.
+        writes = Signal(range(4))
+        with m.If(dut.start):
+            m.d.sync += writes.eq(0)
+        with m.Elif(o.valid & o.ready & (writes != 3)):
+            m.d.sync += writes.eq(writes + 1)
+        m.d.comb += Cover(writes == 3)
         return m

@@ -74,3 +74,16 @@ def test_the_request_inbox_misses_an_order_bound_one_cycle_short(tmp_path):
         check(Proof("inbox-order-short", "",
                     lambda: QueueOrder(_request_inbox("ulx3s", 16), 16, 19), "bmc", 21),
               root=tmp_path)
+
+
+def test_the_loader_is_refuted_against_an_engine_a_word_smaller(tmp_path):
+    # The loader for LOADER_CONFIG writes word 15 of a PE memory; an engine of 15 words has
+    # none: a counterexample 40 cycles long (the header, a section header, one data word).
+    from dataclasses import replace
+
+    from tinyeie.sim.proofs import LOADER_CONFIG, LOADER_DEPTH
+    from tinyeie.sim.proofs_loader import LoaderSafety
+    smaller = replace(LOADER_CONFIG, pe_depth=LOADER_CONFIG.pe_depth - 1)
+    with pytest.raises(ProofFailure, match="step 40"):
+        check(Proof("loader-too-big", "", lambda: LoaderSafety(LOADER_CONFIG, smaller), "bmc",
+                    LOADER_DEPTH), root=tmp_path)
