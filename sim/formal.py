@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tinyeie.contract.errors import TinyeieError
 
-__all__ = ["Proof", "ProofFailure", "check", "submodule", "sby_path", "main"]
+__all__ = ["Proof", "ProofFailure", "check", "submodule", "fsm_state", "sby_path", "main"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +101,17 @@ def submodule(design, *path):
             raise LookupError(f"{type(design).__name__} has no submodule {name!r} on the path "
                               f"{path}; it has {names}")
     return fragment.origins[0]
+
+
+def fsm_state(fragment, name):
+    """``(signal, encoding)`` of the FSM ``name`` in an elaborated ``fragment`` (from
+    ``Fragment.get``): its state register and ``{state name: value}``, for a spec that adds
+    ``fragment`` as its submodule and asserts about the state a block has no port for."""
+    if name not in fragment.generated:
+        raise LookupError(f"the fragment has no FSM {name!r}; it has "
+                          f"{sorted(fragment.generated)}")
+    data = fragment.generated[name]._data
+    return data["signal"], dict(data["encoding"])
 
 
 def _rtlil(spec):

@@ -124,6 +124,32 @@ def _loader_proofs():
     ]
 
 
+#: The receiver liveness proofs' frame timeout (the boards': 2**20 cycles) and the bound that
+#: follows: the timeout's quiet cycles, one to abort, act_depth zeros to complete an INFER's
+#: input, one to post the ERROR, one to be idle (one cycle less fails, tests/formal).
+LIVENESS_TIMEOUT = 16
+LIVENESS_BOUND = LIVENESS_TIMEOUT + LOADER_CONFIG.act_depth + 3
+LIVENESS_DEPTH = 45
+
+
+def _liveness_proofs():
+    from tinyeie.sim.proofs_protocol import ReceiverLiveness
+    cfg, bound, depth = LOADER_CONFIG, LIVENESS_BOUND, LIVENESS_DEPTH
+    proofs = []
+    for sparse, builds, quick in ((False, "iCE40", True), (True, "ECP5", False)):
+        kind = "sparse" if sparse else "dense"
+        proofs.append(Proof(
+            f"receiver-liveness-{kind}", f"request receiver as the {builds} builds make it "
+            f"(INFER-SPARSE {'on' if sparse else 'off'}), frame timeout {LIVENESS_TIMEOUT} "
+            f"cycles, models of up to {cfg.act_depth} inputs: after any traffic for up to "
+            f"{depth - bound - 1} cycles from power-up, a quiet line returns it to idle within "
+            f"{bound} cycles, given a free answer slot and an engine that takes its zeros",
+            lambda s=sparse: ReceiverLiveness(cfg, timeout_cycles=LIVENESS_TIMEOUT, sparse=s,
+                                              bound=bound),
+            "bmc", depth, quick))
+    return proofs
+
+
 PROOFS = [
     *_queue_proofs("pe-queue-icebreaker", lambda: _pe_queue("icebreaker"),
                    _config("icebreaker").queue_depth, True),
@@ -138,5 +164,6 @@ PROOFS = [
                    _request_inbox("ulx3s").depth, True, delay=1,
                    small=(16, lambda: _request_inbox("ulx3s", 16))),
     *_loader_proofs(),
+    *_liveness_proofs(),
     *_uart_proofs(),
 ]

@@ -87,3 +87,17 @@ def test_the_loader_is_refuted_against_an_engine_a_word_smaller(tmp_path):
     with pytest.raises(ProofFailure, match="step 40"):
         check(Proof("loader-too-big", "", lambda: LoaderSafety(LOADER_CONFIG, smaller), "bmc",
                     LOADER_DEPTH), root=tmp_path)
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_the_receiver_misses_a_liveness_bound_one_cycle_short(tmp_path, sparse):
+    # A frame cut short 8 activations before its end: 16 quiet cycles to its TIMEOUT, 8 zeros
+    # to the engine, the ERROR, idle; one cycle fewer than LIVENESS_BOUND is refuted.
+    from tinyeie.sim.proofs import LIVENESS_BOUND, LIVENESS_TIMEOUT, LOADER_CONFIG
+    from tinyeie.sim.proofs_protocol import ReceiverLiveness
+    short = LIVENESS_BOUND - 1
+    with pytest.raises(ProofFailure, match="FAIL"):
+        check(Proof("liveness-short", "",
+                    lambda: ReceiverLiveness(LOADER_CONFIG, timeout_cycles=LIVENESS_TIMEOUT,
+                                             sparse=sparse, bound=short),
+                    "bmc", short + 14), root=tmp_path)
