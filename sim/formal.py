@@ -27,7 +27,8 @@ from pathlib import Path
 
 from tinyeie.contract.errors import TinyeieError
 
-__all__ = ["Proof", "ProofFailure", "check", "submodule", "fsm_state", "sby_path", "main"]
+__all__ = ["Proof", "ProofFailure", "check", "submodule", "fsm_state", "fragment_signal",
+           "sby_path", "main"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,6 +113,17 @@ def fsm_state(fragment, name):
                           f"{sorted(fragment.generated)}")
     data = fragment.generated[name]._data
     return data["signal"], dict(data["encoding"])
+
+
+def fragment_signal(fragment, name):
+    """The signal called ``name`` that an elaborated ``fragment`` drives (its own statements,
+    not its submodules'), for a spec's invariants about a block's inner state."""
+    found = {id(signal): signal for statements in fragment.statements.values()
+             for statement in statements for signal in statement._lhs_signals()
+             if signal.name == name}
+    if len(found) != 1:
+        raise LookupError(f"the fragment drives {len(found)} signals called {name!r}, not one")
+    return next(iter(found.values()))
 
 
 def _rtlil(spec):

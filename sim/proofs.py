@@ -129,24 +129,24 @@ def _loader_proofs():
 #: input, one to post the ERROR, one to be idle (one cycle less fails, tests/formal).
 LIVENESS_TIMEOUT = 16
 LIVENESS_BOUND = LIVENESS_TIMEOUT + LOADER_CONFIG.act_depth + 3
-LIVENESS_DEPTH = 45
 
 
 def _liveness_proofs():
     from tinyeie.sim.proofs_protocol import ReceiverLiveness
-    cfg, bound, depth = LOADER_CONFIG, LIVENESS_BOUND, LIVENESS_DEPTH
+    cfg, bound = LOADER_CONFIG, LIVENESS_BOUND
     proofs = []
-    for sparse, builds, quick in ((False, "iCE40", True), (True, "ECP5", False)):
+    for sparse, builds in ((False, "iCE40"), (True, "ECP5")):
         kind = "sparse" if sparse else "dense"
         proofs.append(Proof(
             f"receiver-liveness-{kind}", f"request receiver as the {builds} builds make it "
             f"(INFER-SPARSE {'on' if sparse else 'off'}), frame timeout {LIVENESS_TIMEOUT} "
-            f"cycles, models of up to {cfg.act_depth} inputs: after any traffic for up to "
-            f"{depth - bound - 1} cycles from power-up, a quiet line returns it to idle within "
-            f"{bound} cycles, given a free answer slot and an engine that takes its zeros",
+            f"cycles, models of up to {cfg.act_depth} inputs: from every reachable state, a "
+            f"quiet line returns it to idle within {bound} cycles, given a free answer slot and "
+            f"an engine that takes its zeros",
             lambda s=sparse: ReceiverLiveness(cfg, timeout_cycles=LIVENESS_TIMEOUT, sparse=s,
-                                              bound=bound),
-            "bmc", depth, quick))
+                                              bound=bound, invariants=True),
+            # the induction must see the line go quiet: longer than the bound
+            "prove", bound + 2, True))
     return proofs
 
 

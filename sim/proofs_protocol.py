@@ -15,16 +15,24 @@ counted here), nothing owed to an answer, and an engine that takes each activati
 The engine's results and the watchdog's verdict stay free.
 
 The receiver's idle state is read from its FSM (:func:`~tinyeie.sim.formal.fsm_state`): the
-block has no port that says it.
+block has no port that says it. With ``invariants`` the spec also asserts facts about the
+receiver's inner state that every reachable state keeps (a valid FSM state and sink, a frame's
+type known past TYPE, activations owed at most ``act_depth``, ...), found by name
+(:func:`~tinyeie.sim.formal.fragment_signal`): with them k-induction closes, so the property
+holds from *every* reachable state, not only those a bounded trace reaches. They are proven
+with it (asserted, not assumed).
 """
 
 from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Assume, ClockDomain, Cover, Elaboratable, Fragment, Module, Signal
 
+from tinyeie.contract.protocol import Request
 from tinyeie.hw.request_receiver import RequestReceiver
-from tinyeie.sim.formal import fsm_state
+from tinyeie.sim.formal import fragment_signal, fsm_state
 
 __all__ = ["ReceiverLiveness"]
+
+_ENGINE_SINK = 2    # request_receiver._Sink.ENGINE: the payload goes to the engine
 
 
 class ReceiverLiveness(Elaboratable):
@@ -32,11 +40,12 @@ class ReceiverLiveness(Elaboratable):
     inputs is loaded from power-up (so INFERs reach the engine without a load first).
     ``bound``: cycles of quiet line after which the receiver must be idle."""
 
-    def __init__(self, config, *, timeout_cycles, sparse, bound):
+    def __init__(self, config, *, timeout_cycles, sparse, bound, invariants=False):
         self.config = config
         self.timeout_cycles = timeout_cycles
         self.sparse = sparse
         self.bound = bound
+        self.invariants = invariants
 
     def elaborate(self, platform):
         cfg = self.config
@@ -80,6 +89,41 @@ class ReceiverLiveness(Elaboratable):
             Assume(dut.loader_out_count <= cfg.act_depth),
         ]
 
+        if self.invariants:
+            # What induction needs besides the property: the spec's quiet count only runs on
+            # a quiet line, and the receiver's counts of activations owed stay within a model
+            # the loader passes.
+            # (A dense receiver counts the activations owed with the payload's byte count.)
+            owed = fragment_signal(fragment, "left" if self.sparse else "count")
+            sink = fragment_signal(fragment, "sink")
+            count = fragment_signal(fragment, "count")
+            header = [encoding[name] for name in ("TYPE", "LENGTH-LOW", "LENGTH-HIGH")]
+            m.d.comb += [
+                Assert(silent | (quiet_for == 0)),
+                Assert(state < len(encoding)),
+                Assert(sink <= _ENGINE_SINK),
+                Assert(fragment_signal(fragment, "in_count") <= cfg.act_depth),
+                # (a frame's sink is chosen at the end of its header)
+                Assert((sink != _ENGINE_SINK) | ~state.matches(*header)),
+                Assert((sink != _ENGINE_SINK) | (owed <= cfg.act_depth)),
+                Assert((state != encoding["PAYLOAD"]) | (count != 0)),
+            ]
+            # past TYPE, a frame's type is one the receiver knows
+            frame_type = fragment_signal(fragment, "frame_type")
+            last_type = Request.INFER_SPARSE if self.sparse else Request.INFER
+            typed = state.matches(*[encoding[name] for name in (
+                "LENGTH-LOW", "LENGTH-HIGH", "PAYLOAD", "CRC-HIGH", "CRC-LOW", "END")])
+            m.d.comb += Assert(~typed | ((frame_type != 0) & (frame_type <= last_type)))
+            if self.sparse:
+                # a dense INFER's payload bytes and the activations it owes go down together
+                # (bytes alone once the inference is given up)
+                dense_infer = ((sink == _ENGINE_SINK) & (state == encoding["PAYLOAD"])
+                               & (frame_type == Request.INFER))
+                m.d.comb += [
+                    Assert((sink != _ENGINE_SINK)
+                           | frame_type.matches(Request.INFER, Request.INFER_SPARSE)),
+                    Assert(~dense_infer | (owed >= count)),
+                ]
         idle = state == encoding["IDLE"]
         with m.If(quiet_for == self.bound):
             m.d.comb += Assert(idle, "a quiet line returns the receiver to idle within the bound")
