@@ -7,7 +7,8 @@ request inbox of 1024 bytes). ``quick`` proofs are the slice that ``make test`` 
 (tests/formal).
 """
 
-from tinyeie.contract.config import EngineConfig
+from dataclasses import replace
+
 from tinyeie.sim.formal import Proof, submodule
 
 __all__ = ["PROOFS"]
@@ -98,9 +99,8 @@ def _uart_proofs():
     return proofs
 
 
-#: The loader proofs' engine: 2 PEs, small memories. The header rules are the boards' rules
-#: (the same fields, each EQUAL, AT_MOST, LOW_HALF or unchecked) with smaller bounds.
-LOADER_CONFIG = EngineConfig(pes=2, pe_depth=16, col_depth=8, act_depth=8, max_layers=1)
+#: The loader proofs' engine: the iCEBreaker's.
+LOADER_CONFIG = _config("icebreaker")
 # The first write is offered with the 40th byte after `start`: 32 header bytes, a 6-byte
 # section header and a data word's 2 bytes. 46 cycles cover three data words.
 LOADER_DEPTH = 46
@@ -112,11 +112,11 @@ def _loader_proofs():
     assert LOADER_DEPTH == 1 + 2 * (HEADER_WORDS + SECTION_WORDS) + 2 * 3 + 1
     cfg = LOADER_CONFIG
     return [
-        Proof("loader-safety", f"model-image loader ({cfg.pes} PEs, {cfg.pe_depth}-word PE "
-              f"memories): for any bytes at any times, any engine back-pressure and any "
-              f"`start`, a write reaches the engine only after a whole header that keeps every "
-              f"rule, before the loader's verdict, and inside a memory the engine has; every "
-              f"trace of {LOADER_DEPTH} cycles (the header, a section header and 3 data words)",
+        Proof("loader-safety", "model-image loader for the iCEBreaker's engine: for any "
+              "bytes at any times, any engine back-pressure and any `start`, a write reaches "
+              "the engine only after a whole header that keeps every rule, before the "
+              "loader's verdict, and inside a memory the engine has; every trace of "
+              f"{LOADER_DEPTH} cycles (the header, a section header and 3 data words)",
               lambda: LoaderSafety(cfg), "bmc", LOADER_DEPTH, False),
         Proof("loader-safety-cover", "model-image loader: an image's third write is reached "
               f"within {LOADER_DEPTH} cycles (the safety proof's depth covers writes)",
@@ -128,12 +128,15 @@ def _loader_proofs():
 #: follows: the timeout's quiet cycles, one to abort, act_depth zeros to complete an INFER's
 #: input, one to post the ERROR, one to be idle (one cycle less fails, tests/formal).
 LIVENESS_TIMEOUT = 16
-LIVENESS_BOUND = LIVENESS_TIMEOUT + LOADER_CONFIG.act_depth + 3
+#: The receiver liveness proofs' engine: the iCEBreaker's, with models of at most 8 inputs (an
+#: INFER cut short is completed with up to act_depth zeros, which the bound must cover).
+LIVENESS_CONFIG = replace(_config("icebreaker"), act_depth=8)
+LIVENESS_BOUND = LIVENESS_TIMEOUT + LIVENESS_CONFIG.act_depth + 3
 
 
 def _liveness_proofs():
     from tinyeie.sim.proofs_protocol import ReceiverLiveness
-    cfg, bound = LOADER_CONFIG, LIVENESS_BOUND
+    cfg, bound = LIVENESS_CONFIG, LIVENESS_BOUND
     proofs = []
     for sparse, builds in ((False, "iCE40"), (True, "ECP5")):
         kind = "sparse" if sparse else "dense"

@@ -16,8 +16,7 @@ The CRC-32 is checked only at the image's end, so a damaged image's earlier sect
 the engine; the host protocol keeps the model invalid until the loader says ``ok``.
 
 It is a bounded proof (BMC from the first ``start``): the catalogue runs it to a depth that
-covers the whole header, a section header and a few data words (``sim/proofs.py``), on a small
-engine whose header rules are the same rules with smaller bounds.
+covers the whole header, a section header and a few data words (``sim/proofs.py``).
 """
 
 from amaranth.asserts import AnySeq, Initial

@@ -77,8 +77,8 @@ def test_the_request_inbox_misses_an_order_bound_one_cycle_short(tmp_path):
 
 
 def test_the_loader_is_refuted_against_an_engine_a_word_smaller(tmp_path):
-    # The loader for LOADER_CONFIG writes word 15 of a PE memory; an engine of 15 words has
-    # none: a counterexample 40 cycles long (the header, a section header, one data word).
+    # The loader writes a PE memory's last word, which an engine one word smaller lacks: a
+    # counterexample 40 cycles long (the header, a section header, one data word).
     from dataclasses import replace
 
     from tinyeie.sim.proofs import LOADER_CONFIG, LOADER_DEPTH
@@ -93,11 +93,11 @@ def test_the_loader_is_refuted_against_an_engine_a_word_smaller(tmp_path):
 def test_the_receiver_misses_a_liveness_bound_one_cycle_short(tmp_path, sparse):
     # A frame cut short 8 activations before its end: 16 quiet cycles to its TIMEOUT, 8 zeros
     # to the engine, the ERROR, idle; one cycle fewer than LIVENESS_BOUND is refuted.
-    from tinyeie.sim.proofs import LIVENESS_BOUND, LIVENESS_TIMEOUT, LOADER_CONFIG
+    from tinyeie.sim.proofs import LIVENESS_BOUND, LIVENESS_CONFIG, LIVENESS_TIMEOUT
     from tinyeie.sim.proofs_protocol import ReceiverLiveness
     short = LIVENESS_BOUND - 1
     with pytest.raises(ProofFailure, match="FAIL"):
         check(Proof("liveness-short", "",
-                    lambda: ReceiverLiveness(LOADER_CONFIG, timeout_cycles=LIVENESS_TIMEOUT,
+                    lambda: ReceiverLiveness(LIVENESS_CONFIG, timeout_cycles=LIVENESS_TIMEOUT,
                                              sparse=sparse, bound=short),
                     "bmc", short + 14), root=tmp_path)
