@@ -27,6 +27,11 @@ from tinyeie.hw.scanner import Scanner
 __all__ = ["Result", "Engine", "CYCLE_WIDTH"]
 
 CYCLE_WIDTH = 32
+# The drain's first result is written to the banks at the end of its fifth cycle (its row passes
+# the PE's F, D, X and A stages, then R); the scanner, started in cycle DRAIN_LEAD (counting
+# from 0), reads its first word, no sooner than that, in the next one, and every later word at
+# least a cycle after the drain has written it.
+DRAIN_LEAD = 4
 
 
 def Result(acc_width):
@@ -108,12 +113,14 @@ class Engine(Configured, wiring.Component):
 
     def elaborate(self, platform):
         # The sequencer runs each layer in two phases. RUN: the scanner walks the input half of
-        # the activation banks and the broadcaster hands non-zeros to the PEs. DRAIN: once every
-        # unit is idle, all PEs step through their local rows together, one a cycle, each row
-        # gaining its bias and being requantised into the other half of the banks (the next
-        # layer's input); then the next descriptor is read (the drain needs the running one
-        # until its last row is written). The last layer's
-        # rows go out on o_stream instead, in row order.
+        # the activation banks and the broadcaster hands non-zeros to the PEs. DRAIN: once no
+        # PE has entries left to read, all PEs step through their local rows together, one a
+        # cycle, each row gaining its bias and being requantised into the other half of the
+        # banks (the next layer's input). The drain keeps what it needs of its layer in
+        # registers, so the next descriptor is read as it begins, and the next layer's RUN
+        # starts DRAIN_LEAD cycles into it: the scanner reads word w of the banks no sooner
+        # than the drain has written it, and the PEs hold the columns they are given until
+        # their drain is over. The last layer's rows go out on o_stream instead, in row order.
         cfg = self._config
         n = cfg.pes
         m = Module()
@@ -150,8 +157,12 @@ class Engine(Configured, wiring.Component):
         half = Signal()         # the bank half holding the running layer's input
         m.d.comb += [scanner.in_count.eq(desc.in_count), scanner.half.eq(half),
                      broadcaster.col_base.eq(desc.col_base), self.out_count.eq(desc.out_count)]
-        # What the drain's last rows need, kept while the next descriptor is already read.
+        # What the drain needs of its layer, kept while the next descriptor is read and the
+        # next layer runs.
         drain_shift = Signal.like(desc.shift)
+        drain_bias_base = Signal.like(desc.bias_base)
+        drain_out_count = Signal.like(desc.out_count)
+        drain_half = Signal()       # the bank half the drain writes
         drain_bias_shift = Signal.like(desc.bias_shift)
         drain_relu = Signal()
         # The shift's plan from registers, a cycle after drain_shift is set (the first drained
@@ -228,13 +239,16 @@ class Engine(Configured, wiring.Component):
         row = Signal(self._word_width)
         row_base = Signal(COUNT_BITS + 1)
         drain = Signal()
+        drain_pending = Signal()    # rows of a (not the last) layer's drain remain to be issued
+        lead = Signal(range(DRAIN_LEAD + 1))    # cycles since the drain began, up to DRAIN_LEAD
         for pe in pes:
             m.d.comb += [pe.drain.eq(drain), pe.drain_row.eq(row),
-                         pe.drain_addr.eq(desc.bias_base + row)]
+                         pe.drain_addr.eq(drain_bias_base + row)]
         output_phase = Signal()
         for p, (_, wr) in enumerate(banks):
             with m.If(pes[p].result_valid):
-                m.d.comb += [wr.addr.eq(Cat(pes[p].result_row, ~half)), wr.data.eq(pes[p].result),
+                m.d.comb += [wr.addr.eq(Cat(pes[p].result_row, drain_half)),
+                             wr.data.eq(pes[p].result),
                              wr.en.eq(~output_phase)]
             with m.Else():
                 m.d.comb += [wr.addr.eq(Cat(in_word, 0)), wr.data.eq(self.i_stream.payload),
@@ -246,13 +260,17 @@ class Engine(Configured, wiring.Component):
             for p in range(n):
                 with m.Case(p):
                     m.d.comb += self.o_stream.payload.value.eq(pes[p].total)
-        m.d.comb += self.o_stream.payload.last.eq(row_base + out_p + 1 >= desc.out_count)
+        m.d.comb += self.o_stream.payload.last.eq(row_base + out_p + 1 >= drain_out_count)
         # A table without a last layer must not run forever: its final row counts as last.
         is_last = desc.last | (layer == cfg.max_layers - 1)
 
         all_idle = ~scanner.busy & ~broadcaster.busy & ~lt_busy
         for pe in pes:
             all_idle &= ~pe.busy
+        # The layer's work is all in the PEs' pipelines: its drain rows may follow them.
+        run_done = ~scanner.busy & ~broadcaster.busy & ~lt_busy
+        for pe in pes:
+            run_done &= ~pe.fetching
         counting = Signal()
         stalled = self.o_stream.valid & ~self.o_stream.ready
         with m.If(counting & ~stalled):
@@ -297,27 +315,26 @@ class Engine(Configured, wiring.Component):
                 m.d.comb += scanner.start.eq(1)
                 m.next = "RUN"
             with m.State("RUN"):
-                with m.If(all_idle):
-                    m.d.sync += [row.eq(0), row_base.eq(0), out_p.eq(0),
+                # (The previous drain's last results must be written before its registers
+                # change: a layer with no non-zero input can end within a few cycles.)
+                with m.If(run_done & ~drain_pending & ~pes[0].result_valid):
+                    m.d.sync += [row.eq(0), row_base.eq(0), out_p.eq(0), lead.eq(0),
                                  drain_shift.eq(desc.shift), drain_bias_shift.eq(desc.bias_shift),
-                                 drain_relu.eq(desc.relu)]
+                                 drain_relu.eq(desc.relu), drain_bias_base.eq(desc.bias_base),
+                                 drain_out_count.eq(desc.out_count), drain_half.eq(~half)]
                     with m.If(is_last):
                         m.d.sync += output_phase.eq(1)
                         m.next = "OUTPUT-DRAIN"
                     with m.Else():
+                        m.d.sync += [read_descriptor(layer + 1), drain_pending.eq(1)]
                         m.next = "DRAIN"
             with m.State("DRAIN"):
-                m.d.comb += drain.eq(1)
-                m.d.sync += [row.eq(row + 1), row_base.eq(row_base + n)]
-                with m.If(row_base + n >= desc.out_count):
-                    # Every row is issued: the next descriptor can be read while the last rows
-                    # pass through the PEs.
-                    m.d.sync += read_descriptor(layer + 1)
-                    m.next = "DRAIN-FLUSH"
-            with m.State("DRAIN-FLUSH"):
-                with m.If(all_idle & ~pes[0].result_valid):
+                # Rows are issued by drain_pending (below); the next layer starts once its
+                # descriptor is read and the drain is DRAIN_LEAD cycles ahead of the scanner.
+                with m.If(~lt_busy & (lead == DRAIN_LEAD)):
+                    m.d.comb += scanner.start.eq(1)
                     m.d.sync += [layer.eq(layer + 1), half.eq(~half)]
-                    m.next = "START"
+                    m.next = "RUN"
             with m.State("OUTPUT-DRAIN"):
                 m.d.comb += drain.eq(1)
                 m.next = "OUTPUT-WAIT"
@@ -335,5 +352,13 @@ class Engine(Configured, wiring.Component):
                         m.next = "OUTPUT-DRAIN"
                     with m.Else():
                         m.d.sync += out_p.eq(out_p + 1)
+        # The drain's rows, one a cycle, issued also while the next layer starts.
+        with m.If(drain_pending):
+            m.d.comb += drain.eq(1)
+            m.d.sync += [row.eq(row + 1), row_base.eq(row_base + n)]
+            with m.If(row_base + n >= drain_out_count):
+                m.d.sync += drain_pending.eq(0)
+        with m.If(lead != DRAIN_LEAD):
+            m.d.sync += lead.eq(lead + 1)
         m.d.comb += self.busy.eq(counting)
         return m

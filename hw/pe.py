@@ -60,6 +60,9 @@ class PE(Configured, wiring.Component):
         The running layer: which of the PE's codebooks the entries index.
     busy : Out(1)
         Columns are queued or entries (or drain rows) are in flight.
+    fetching : Out(1)
+        Columns are queued or a run's entries remain to be read: a drain may start once this
+        is low (the entries in flight are ahead of its rows).
     drain, drain_row, drain_addr : In
         Drain local row ``drain_row``: add the bias at PE-memory word ``drain_addr`` (times
         ``bias_scale``) to its accumulator, clear the accumulator, requantise.
@@ -88,6 +91,7 @@ class PE(Configured, wiring.Component):
             "i_column": In(stream.Signature(Column(config))),
             "layer": In(self._layer_width),
             "busy": Out(1),
+            "fetching": Out(1),
             "drain": In(1),
             "drain_row": In(self._row_width),
             "drain_addr": In(self._ptr_width),
@@ -123,7 +127,8 @@ class PE(Configured, wiring.Component):
         #      the codebooks in D), or the bias by 2**bias_shift, so that a drain row passes
         #      through the same adder;
         #   A: add and write back (a drain row writes zero). A read in X of the row A writes in
-        #      the same cycle sees the old value, so A's sum is forwarded instead;
+        #      the same cycle sees the old value, so what A writes is forwarded instead (A's sum,
+        #      or zero after a drained row: the next layer's entries may follow a drain at once);
         #   R: a drained row's total, requantised.
         # The PE memory has one address shared by its read and write ports, and is read only
         # when not written, so that it maps onto an iCE40 single-port SPRAM.
@@ -207,7 +212,7 @@ class PE(Configured, wiring.Component):
             m.d.sync += [x_row.eq(Mux(d_first, 0, x_row + 1) + entry.z), x_operand.eq(d_a)]
 
         # X -> A: accumulator read, codebook lookup, multiply.
-        a_valid, a_bias, a_forward = Signal(), Signal(), Signal()
+        a_valid, a_bias, a_forward, a_cleared = Signal(), Signal(), Signal(), Signal()
         a_row = Signal(self._row_width)
         a_prod = Signal(acc_shape)      # the product's low bits: the sum wraps at acc_width
         a_sum = Signal(acc_shape)      # the last sum A made
@@ -215,10 +220,11 @@ class PE(Configured, wiring.Component):
         m.d.comb += acc_rd.addr.eq(x_row)
         m.d.sync += [a_valid.eq(x_valid), a_bias.eq(x_bias), a_row.eq(x_row),
                      a_prod.eq(x_operand * code),
-                     a_forward.eq(x_valid & a_valid & (x_row == a_row))]
+                     a_forward.eq(x_valid & a_valid & (x_row == a_row) & ~a_bias),
+                     a_cleared.eq(x_valid & a_valid & (x_row == a_row) & a_bias)]
 
         # A: accumulate (a drain row leaves zero behind).
-        total = Mux(a_forward, a_sum, acc_rd.data) + a_prod
+        total = Mux(a_cleared, 0, Mux(a_forward, a_sum, acc_rd.data)) + a_prod
         m.d.comb += [acc_wr.addr.eq(a_row), acc_wr.data.eq(Mux(a_bias, 0, total)),
                      acc_wr.en.eq(a_valid)]
         with m.If(a_valid):
@@ -230,5 +236,6 @@ class PE(Configured, wiring.Component):
                      self.result.eq(requantise(a_sum, self.window, self.scale, self.mask, self.relu,
                                                cfg.act_width))]
 
-        m.d.comb += self.busy.eq(queue.r_stream.valid | d_entry | d_bias | x_valid | a_valid)
+        m.d.comb += [self.busy.eq(queue.r_stream.valid | d_entry | d_bias | x_valid | a_valid),
+                     self.fetching.eq(queue.r_stream.valid | ~run_ends)]
         return m
