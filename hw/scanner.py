@@ -20,8 +20,9 @@ class Scanner(wiring.Component):
     """Finds the non-zero activations of a layer's input, in column order.
 
     Activation ``j`` sits in bank ``j mod N`` at word ``j div N``; the scanner reads one word of
-    every bank at once (N activations) and emits their non-zeros lowest first, so a word with
-    ``m`` non-zeros takes ``m`` cycles and a word of zeros one.
+    every bank at once (N activations) and emits their non-zeros lowest first, one a cycle. Reads
+    go on while a word's non-zeros are sent, a word a cycle, and a word of zeros is dropped as it
+    is read, so a layer takes about the larger of its words and its non-zeros.
 
     Members
     -------
@@ -80,12 +81,15 @@ class Scanner(wiring.Component):
         mask_left = Signal(n)
         m.d.comb += mask_left.eq(cur_mask & ~(sent << lowest))
 
-        take = out_valid & (mask_left == 0)
         incoming = Signal(n)
         for p in range(n):
             m.d.comb += incoming[p].eq((self.bank_data[p] != 0)
                                        & (out_base + p < self.in_count))
-        with m.If(take):
+        # A word of zeros is passed over as it arrives, also while the word before still has
+        # non-zeros to send: reads run ahead through zeros instead of costing a cycle each.
+        load = out_valid & (mask_left == 0)
+        take = load | (out_valid & (incoming == 0))
+        with m.If(load):
             m.d.sync += [cur_acts.eq(self.bank_data), cur_mask.eq(incoming),
                          cur_base.eq(out_base)]
         with m.Else():
