@@ -30,7 +30,8 @@ CYCLE_WIDTH = 32
 # The drain's first result is written to the banks at the end of its fifth cycle (its row passes
 # the PE's F, D, X and A stages, then R); the scanner, started in cycle DRAIN_LEAD (counting
 # from 0), reads its first word, no sooner than that, in the next one, and every later word at
-# least a cycle after the drain has written it.
+# least a cycle after the drain has written it. (Reading the next descriptor, DESCRIPTOR_WORDS + 1
+# cycles from the drain's start, takes longer today; this keeps the rule if that changes.)
 DRAIN_LEAD = 4
 
 

@@ -113,3 +113,19 @@ def test_a_reset_mid_inference_leaves_nothing_behind(cut):
 
     simulate(ResetInserter(reset)(dut), [testbench], timeout=20000, name="engine_reset")
     assert got == int_forward(layers, inputs[1:], cfg)[0].tolist()
+
+
+@pytest.mark.parametrize("pes", [1, 2, 4])
+@pytest.mark.parametrize("seed", [11, 12])
+def test_layers_that_follow_a_drain_at_once(pes, seed):
+    # The next layer starts while the drain still writes its input: chained narrow dense layers
+    # (each drain a few rows long) make the scanner read the first words right behind it.
+    cfg = EngineConfig(pes=pes, pe_depth=2048, col_depth=256, act_depth=64, max_layers=4,
+                       queue_depth=4)
+    rng = np.random.default_rng(seed)
+    sizes = [10, pes, 9, pes, 6]
+    layers = random_layers(rng, sizes, density=[0.8, 1.0, 1.0, 1.0], cfg=cfg)
+    inputs = random_inputs(rng, 4, sizes[0], density=0.9, cfg=cfg)
+    logits, _ = rtl_infer(cfg, pack(layers, cfg), inputs, seed=seed)
+    np.testing.assert_array_equal(logits, int_forward(layers, inputs, cfg),
+                                  err_msg=f"seed {seed}")
