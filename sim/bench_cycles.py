@@ -71,8 +71,8 @@ def main(argv=None):
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['pes']:>4} {r['config']['queue_depth']:>6} {r['cycles_mean']:>8.0f} "
-              f"{r['ideal_cycles_mean']:>8.0f} {r['balanced_cycles_mean']:>8.0f} "
+        print(f"{r['pes']:>4} {r['config']['queue_depth']:>6} {r['cycles_mean']:>8.1f} "
+              f"{r['ideal_cycles_mean']:>8.1f} {r['balanced_cycles_mean']:>8.1f} "
               f"{r['cycles_over_ideal']:>8.3f} {r['cycles_over_balanced']:>8.3f} "
               f"{r['dense_cycles_mean']:>8.0f} {r['dense_over_cycles']:>8.1f} "
               f"{r['mismatches']:>11} {r['errors']:>7}")
