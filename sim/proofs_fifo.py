@@ -10,8 +10,8 @@ that each part scales with the depth):
   ``level`` (when it has one) is the model's;
 * :class:`QueueData`: the ``k``-th item read is the ``k``-th written, for any ``k``;
 * :class:`QueueOrder`: two arbitrary items written one after the other, after an arbitrary
-  number of others, come out one after the other, within ``2 x depth + 1`` cycles of a reader
-  that always reads.
+  number of others, come out one after the other, within a bound of a reader that always
+  reads (``2 x depth + 1`` cycles for Amaranth's FIFOs; ``sim/proofs.py`` gives each queue's).
 
 They talk to the queue through its stream ports (``w_stream`` and ``r_stream``, or
 ``i_stream`` and ``o_stream``), so any queue component with those passes or fails on its
