@@ -138,10 +138,6 @@ class ImageLoader(Configured, wiring.Component):
             m.d.sync += [self.received.eq(self.received + 1), low.eq(byte)]
             with m.If(parsing):
                 m.d.sync += high.eq(~high)
-        with m.If(self.start):
-            # (in_count and out_count are not cleared: that costs 20 LUTs, and `ok` says.)
-            m.d.sync += [self.received.eq(0), high.eq(0), idx.eq(0), self.done.eq(0),
-                         self.ok.eq(0), self.error.eq(LoaderError.NONE)]
 
         # The header's check table, and the verdict on the word against its row.
         rule = Signal(HeaderRule)
@@ -246,5 +242,11 @@ class ImageLoader(Configured, wiring.Component):
                              self.error.eq(Mux(crc_unit.match_detected, LoaderError.NONE,
                                                LoaderError.CRC))]
                 m.next = "IDLE"
+        with m.If(self.start):
+            # After the FSM, so that `start` also wins over the verdict of CHECK (a byte is
+            # never taken with it, so nothing else is overridden).
+            # (in_count and out_count are not cleared: that costs 20 LUTs, and `ok` says.)
+            m.d.sync += [self.received.eq(0), high.eq(0), idx.eq(0), self.done.eq(0),
+                         self.ok.eq(0), self.error.eq(LoaderError.NONE)]
         m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
         return m

@@ -261,6 +261,41 @@ def test_start_drops_an_image_with_a_write_waiting():
     assert written == loader_model(second, cfg).commands
 
 
+def test_start_in_the_verdict_cycle_drops_the_verdict():
+    # `start` in the cycle the loader checks the CRC (the one after the trailer's last byte):
+    # the next image starts with no verdict. The verdict used to win over `start`, so `done`
+    # and `ok` of the image dropped stayed high while the next one loaded (found by the
+    # loader's induction proof, sim/proofs_loader.py).
+    cfg = small_config(2)
+    first, second = (write_image(model(cfg, seed)[1]) for seed in (21, 22))
+    dut = ImageLoader(cfg)
+    stream_in = dut.i_stream
+
+    async def testbench(ctx):
+        ctx.set(dut.o_model.ready, 1)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        await put_all(ctx, stream_in, first)
+        ctx.set(dut.start, 1)                   # the CRC is being checked in this cycle
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        assert ctx.get(dut.busy)
+        assert not ctx.get(dut.done) and not ctx.get(dut.ok)
+        assert ctx.get(dut.error) == E.NONE
+        for byte in second[:-1]:
+            await put_all(ctx, stream_in, [byte])
+            assert not ctx.get(dut.done)
+        await put_all(ctx, stream_in, second[-1:])
+        await ctx.tick()
+        assert ctx.get(dut.done) and ctx.get(dut.ok)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
 # -- bad images ---------------------------------------------------------------------------------
 
 CFG = small_config(3)
