@@ -101,3 +101,16 @@ def test_the_receiver_misses_a_liveness_bound_one_cycle_short(tmp_path, sparse):
                     lambda: ReceiverLiveness(LIVENESS_CONFIG, timeout_cycles=LIVENESS_TIMEOUT,
                                              sparse=sparse, bound=short),
                     "bmc", short + 14), root=tmp_path)
+
+
+def test_the_loader_induction_fails_against_an_engine_a_word_smaller(tmp_path):
+    from dataclasses import replace
+
+    from tinyeie.sim.proofs import PROOFS, _config
+    from tinyeie.sim.proofs_loader import LoaderSafety
+    proof = next(p for p in PROOFS if p.name == "loader-safety-icebreaker")
+    cfg = _config("icebreaker")
+    smaller = replace(cfg, pe_depth=cfg.pe_depth - 1)
+    with pytest.raises(ProofFailure):
+        check(replace(proof, name="loader-induction-too-big",
+                      spec=lambda: LoaderSafety(cfg, smaller, invariants=True)), root=tmp_path)
