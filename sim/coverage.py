@@ -60,6 +60,15 @@ def _python_lines(verilog):
     return out
 
 
+def _never_true(text, line):
+    """Whether Verilog line ``line`` is the empty branch that Yosys's Verilog back end puts at
+    the top of each ``always @*`` block (``if (\\$auto$verilog_backend.cc:...$1 ) begin end``,
+    on a wire that is never 1, so that simulators run the block once at time 0): a branch no
+    design state can take, not counted."""
+    source = text[line - 1] if 0 < line <= len(text) else ""
+    return "verilog_backend.cc" in source and source.rstrip().endswith("begin end")
+
+
 def _short(location):
     """``/abs/path/hw/pe.py:123`` -> ``hw/pe.py:123``."""
     match = re.search(r"((?:hw|boards|contract)/[^:]+\.py:\d+)", location or "")
@@ -70,8 +79,9 @@ def summarise(points, verilog):
     """Per Verilog module: line and toggle points covered, and the uncovered lines' Python
     locations (with how many points each)."""
     sources = _python_lines(verilog)
+    text = verilog.splitlines()
     modules = collections.defaultdict(lambda: {
-        "lines": 0, "lines_hit": 0, "toggles": 0, "toggles_hit": 0,
+        "lines": 0, "lines_hit": 0, "toggles": 0, "toggles_hit": 0, "excluded": 0,
         "uncovered": collections.Counter()})
     # A module instantiated more than once (the PEs) counts once: a point is covered when any
     # instance covers it.
@@ -82,7 +92,9 @@ def summarise(points, verilog):
         merged[key] = merged.get(key, 0) + p["count"]
     for (kind, module, line, _), count in merged.items():
         entry = modules[module]
-        if kind == "v_line" or kind == "v_branch":
+        if kind in ("v_line", "v_branch") and _never_true(text, line):
+            entry["excluded"] += 1
+        elif kind == "v_line" or kind == "v_branch":
             entry["lines"] += 1
             entry["lines_hit"] += count > 0
             if count == 0:
@@ -99,6 +111,7 @@ def summarise(points, verilog):
             "line_percent": 100.0 * e["lines_hit"] / e["lines"] if e["lines"] else 100.0,
             "toggles_total": e["toggles"], "toggles_hit": e["toggles_hit"],
             "toggle_percent": 100.0 * e["toggles_hit"] / e["toggles"] if e["toggles"] else 100.0,
+            "excluded": e["excluded"],
             "uncovered": [{"source": s, "points": n} for s, n in sorted(e["uncovered"].items())],
         })
     return out
