@@ -9,7 +9,7 @@ the error it ends with for any byte string, including damaged and cut-off ones.
 
 from contextlib import contextmanager
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal
 from amaranth.lib import crc, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -28,9 +28,18 @@ from tinyeie.contract.protocol import LoaderError
 from tinyeie.hw.configured import Configured
 from tinyeie.hw.crc_unit import restartable_crc
 
-__all__ = ["ImageLoader"]
+__all__ = ["ImageLoader", "loader_control"]
 
 RECEIVED_BITS = 32
+
+
+def loader_control():
+    """The members of a block that drives an :class:`ImageLoader`, each named ``loader_`` and
+    the loader's own: ``start`` out; ``done``, ``ok``, ``error``, ``in_count``, ``out_count``
+    and ``received`` in."""
+    return {"loader_start": Out(1), "loader_done": In(1), "loader_ok": In(1),
+            "loader_error": In(Shape.cast(LoaderError)), "loader_in_count": In(COUNT_BITS),
+            "loader_out_count": In(COUNT_BITS), "loader_received": In(RECEIVED_BITS)}
 
 
 class ImageLoader(Configured, wiring.Component):

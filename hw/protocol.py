@@ -20,6 +20,7 @@ from tinyeie.hw.answer_transmitter import AnswerTransmitter
 from tinyeie.hw.configured import Configured
 from tinyeie.hw.engine import CYCLE_WIDTH, Result
 from tinyeie.hw.engine_watchdog import EngineWatchdog
+from tinyeie.hw.loader import loader_control
 from tinyeie.hw.request_inbox import RequestInbox
 from tinyeie.hw.request_receiver import RequestReceiver
 from tinyeie.hw.uart import RxByte
@@ -134,13 +135,7 @@ class HostProtocol(Configured, wiring.Component):
             "i_rx": In(stream.Signature(RxByte)),
             "o_tx": Out(stream.Signature(8)),
             "o_image": Out(stream.Signature(8)),
-            "loader_start": Out(1),
-            "loader_done": In(1),
-            "loader_ok": In(1),
-            "loader_error": In(3),
-            "loader_in_count": In(COUNT_BITS),
-            "loader_out_count": In(COUNT_BITS),
-            "loader_received": In(32),
+            **loader_control(),
             "o_activations": Out(stream.Signature(signed(config.act_width))),
             "i_results": In(stream.Signature(Result(config.acc_width))),
             "cycles": In(CYCLE_WIDTH),

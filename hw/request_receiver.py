@@ -31,6 +31,7 @@ from tinyeie.contract.protocol import (
 from tinyeie.hw.answer import Answer, AnswerKind, Status
 from tinyeie.hw.configured import Configured
 from tinyeie.hw.crc_unit import restartable_crc
+from tinyeie.hw.loader import loader_control
 from tinyeie.hw.uart import RxByte, RxError
 
 __all__ = ["RequestReceiver"]
@@ -145,13 +146,7 @@ class RequestReceiver(Configured, wiring.Component):
         super().__init__({
             "i_rx": In(stream.Signature(RxByte)),
             "o_image": Out(stream.Signature(8)),
-            "loader_start": Out(1),
-            "loader_done": In(1),
-            "loader_ok": In(1),
-            "loader_error": In(3),
-            "loader_in_count": In(COUNT_BITS),
-            "loader_out_count": In(COUNT_BITS),
-            "loader_received": In(32),
+            **loader_control(),
             "o_activations": Out(stream.Signature(signed(config.act_width))),
             "boot_busy": In(1),
             "results_owed": In(1),
