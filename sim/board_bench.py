@@ -14,12 +14,14 @@ import numpy as np
 from tqdm import tqdm
 
 from tinyeie.boards.boards import DEFAULT_BAUD
+from tinyeie.contract.protocol import ErrorCode, Request
 from tinyeie.sim.board_run import SIM_TIMEOUT, run_board
 from tinyeie.sim.engine_bench import cycle_figures, data_inputs
 from tinyeie.sim.mismatch import first_mismatch
 from tinyeie.sim.waves import keep_waves, wave_format
 from tinyeie.sw.compiler.compile import golden_logits
 from tinyeie.sw.compiler.golden import classify
+from tinyeie.sw.host.frames import encode_frame
 
 __all__ = ["simulate_board", "link_figures"]
 
@@ -129,4 +131,22 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
     }
     if written is not None:
         stats["waves"] = str(written)
+    if netlist is not None:
+        stats["bad_frame"] = _bad_frame_answered(board, packed, inputs[:1], golden[0],
+                                                 sim_options)
     return stats
+
+
+def _bad_frame_answered(board, packed, inputs, logits, sim_options):
+    """Boot the board's build again, send a STATUS whose CRC is damaged, and check that it is
+    answered BAD-CRC and that an INFER is served right after (raises if not); what was shown."""
+    raw = bytearray(encode_frame(Request.STATUS, b""))
+    raw[-1] ^= 0x01
+    case = {"what": "a STATUS with a damaged CRC", "raw": bytes(raw).hex(), "quiet": 0,
+            "code": int(ErrorCode.BAD_CRC), "type": int(Request.STATUS)}
+    run_board(board, packed.config, packed, inputs, "board_answers_bad_frames",
+              args={"bad_frames": [case], "good_logits": [int(v) for v in logits],
+                    # no timeout is involved: the receiver is idle once it has answered
+                    "settle_cycles": 1000, **({"reset": None} if "sim" in sim_options else {})},
+              **sim_options)
+    return f"{case['what']} answered BAD-CRC, then an INFER served with the golden logits"

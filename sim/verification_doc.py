@@ -53,7 +53,8 @@ def _gate(data, command):
     yield (f"gate-level netlist of `{data['board']}` ({data['pes']} PEs; boot: {data['boot']}): "
            f"MNIST images over the UART against the golden model",
            f"{data['images']} images", _seconds(data.get("simulation_seconds")),
-           f"{data['mismatches']} mismatches; {data['cycles_mean']:.0f} cycles an image",
+           f"{data['mismatches']} mismatches; {data['cycles_mean']:.0f} cycles an image"
+           + (f"; {data['bad_frame']}" if data.get("bad_frame") else ""),
            command)
 
 
