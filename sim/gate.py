@@ -253,7 +253,7 @@ def gate_build(family, netlist_path, flash_bytes, flash_base):
 # output clock with `always @* x <= clk` (for DDR outputs, which no pin here uses), which
 # Verilator runs as a blocking assignment.
 GATE_ARGS = {"ice40": ["-Wno-PINMISSING", "-Wno-TIMESCALEMOD", "-Wno-COMBDLY"],
-             # the ECP5 models carry `specify` blocks outside any `ifdef`; DPR16X4 (LUT RAM, the
+             # the ECP5 models carry `specify` blocks outside any `ifdef`; TRELLIS_DPR16X4 (LUT RAM,
              # PE queues) fills its memory with `<=` in an `initial` block, which Verilator runs
              # as `=`, the same at time 0
              "ecp5": ["-Wno-PINMISSING", "-Wno-TIMESCALEMOD", "-Wno-SPECIFYIGN",
