@@ -265,12 +265,12 @@ class Engine(Configured, wiring.Component):
         # A table without a last layer must not run forever: its final row counts as last.
         is_last = desc.last | (layer == cfg.max_layers - 1)
 
-        all_idle = ~scanner.busy & ~broadcaster.busy & ~lt_busy
+        units_idle = ~scanner.busy & ~broadcaster.busy & ~lt_busy
+        all_idle = units_idle
+        # The layer's work is all in the PEs' pipelines: its drain rows may follow them.
+        run_done = units_idle
         for pe in pes:
             all_idle &= ~pe.busy
-        # The layer's work is all in the PEs' pipelines: its drain rows may follow them.
-        run_done = ~scanner.busy & ~broadcaster.busy & ~lt_busy
-        for pe in pes:
             run_done &= ~pe.fetching
         counting = Signal()
         stalled = self.o_stream.valid & ~self.o_stream.ready

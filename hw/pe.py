@@ -218,10 +218,10 @@ class PE(Configured, wiring.Component):
         a_sum = Signal(acc_shape)      # the last sum A made
         code = Mux(x_bias, self.bias_scale.as_signed(), code_rd.data)
         m.d.comb += acc_rd.addr.eq(x_row)
+        same_row = x_valid & a_valid & (x_row == a_row)     # X reads the row A writes
         m.d.sync += [a_valid.eq(x_valid), a_bias.eq(x_bias), a_row.eq(x_row),
                      a_prod.eq(x_operand * code),
-                     a_forward.eq(x_valid & a_valid & (x_row == a_row) & ~a_bias),
-                     a_cleared.eq(x_valid & a_valid & (x_row == a_row) & a_bias)]
+                     a_forward.eq(same_row & ~a_bias), a_cleared.eq(same_row & a_bias)]
 
         # A: accumulate (a drain row leaves zero behind).
         total = Mux(a_cleared, 0, Mux(a_forward, a_sum, acc_rd.data)) + a_prod

@@ -81,6 +81,8 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
     # the frame timeout only has to outlast a byte: short, so bad-frame waits stay short
     sim_options = {"rtl_flash": True, "divisor": divisor,
                    "timeout": max(SIM_TIMEOUT, 64 * divisor)}
+    # the netlist's only reset is the PLL's lock
+    reset = {"reset": None} if netlist is not None else {}
     if netlist is not None:
         from tinyeie.sim.gate import board_gate_build, gate_timing
         divisor, timeout = gate_timing(board, baud)
@@ -98,9 +100,7 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
         follower.start()
         started = time.monotonic()
         try:
-            args = {"progress": str(counter), "link": not link_v1}
-            if netlist is not None:
-                args["reset"] = None        # the netlist's only reset is the PLL's lock
+            args = {"progress": str(counter), "link": not link_v1, **reset}
             out = run_board(board, cfg, packed, inputs, args=args,
                             run_dir=Path(tmp) / "run" if waves else None, **sim_options)
         finally:
@@ -133,11 +133,11 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
         stats["waves"] = str(written)
     if netlist is not None:
         stats["bad_frame"] = _bad_frame_answered(board, packed, inputs[:1], golden[0],
-                                                 sim_options)
+                                                 sim_options, reset)
     return stats
 
 
-def _bad_frame_answered(board, packed, inputs, logits, sim_options):
+def _bad_frame_answered(board, packed, inputs, logits, sim_options, reset):
     """Boot the board's build again, send a STATUS whose CRC is damaged, and check that it is
     answered BAD-CRC and that an INFER is served right after (raises if not); what was shown."""
     raw = bytearray(encode_frame(Request.STATUS, b""))
@@ -147,6 +147,6 @@ def _bad_frame_answered(board, packed, inputs, logits, sim_options):
     run_board(board, packed.config, packed, inputs, "board_answers_bad_frames",
               args={"bad_frames": [case], "good_logits": [int(v) for v in logits],
                     # no timeout is involved: the receiver is idle once it has answered
-                    "settle_cycles": 1000, **({"reset": None} if "sim" in sim_options else {})},
+                    "settle_cycles": 1000, **reset},
               **sim_options)
     return f"{case['what']} answered BAD-CRC, then an INFER served with the golden logits"

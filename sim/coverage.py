@@ -92,9 +92,10 @@ def summarise(points, verilog):
         merged[key] = merged.get(key, 0) + p["count"]
     for (kind, module, line, _), count in merged.items():
         entry = modules[module]
-        if kind in ("v_line", "v_branch") and _never_true(text, line):
-            entry["excluded"] += 1
-        elif kind == "v_line" or kind == "v_branch":
+        if kind in ("v_line", "v_branch"):
+            if _never_true(text, line):
+                entry["excluded"] += 1
+                continue
             entry["lines"] += 1
             entry["lines_hit"] += count > 0
             if count == 0:
