@@ -26,6 +26,10 @@ What the cell models need here (docs/verification.md, "Gate-level simulation"):
 * ECP5: ``MULT18X18D`` and ``SGSR`` have no simulation model either (black boxes in
   cells_bb.v): the stand-ins multiply without registers (the configuration synth_ecp5 uses;
   anything else stops the simulation) and leave the flip-flops at their initial values.
+* ECP5's block RAM ``DP16KD`` is a black box even in cells_sim.v: Verilator reads its outputs
+  as 0, so the ULX3S netlist answered its first INFER with an error. A stand-in written from
+  Lattice's documentation (:func:`_dp16kd_body`), and :func:`library_for` refuses a netlist
+  that uses any cell the library leaves a black box.
 """
 
 import re
@@ -33,7 +37,8 @@ from pathlib import Path
 
 from tinyeie.sim.harness import build
 
-__all__ = ["cell_library", "gate_build", "gate_timing", "pin_ports", "board_gate_build"]
+__all__ = ["blackboxes", "cell_library", "cells_used", "gate_build", "gate_timing", "library_for",
+           "pin_ports", "board_gate_build"]
 
 _PLL_STANDINS = {
     "ice40": """
@@ -118,6 +123,65 @@ _ECP5_BODIES = {
 }
 
 
+def _dp16kd_body():
+    """The DP16KD block RAM (a black box in cells_sim.v), in the configurations synth_ecp5
+    gives it: 1,024 rows of 18 bits, each port 9 or 18 bits wide, read registered on the
+    clock's rising edge (REGMODE NOREG), chip selects unused; anything else stops the
+    simulation. Written from Lattice's sysMEM guide (TN1264): a 9-bit port addresses
+    AD[13:3] (AD[3] picks the row's half, the low one first), an 18-bit port AD[13:4] with
+    AD[1:0] its two 9-bit byte enables; INITVAL_xx holds rows 16xx..16xx+15, 20 bits each."""
+    def bits(prefix):
+        return "{" + ", ".join(f"{prefix}{k}" for k in range(17, -1, -1)) + "}"
+    ad = {p: "{" + ", ".join(f"AD{p}{k}" for k in range(13, -1, -1)) + "}" for p in "AB"}
+    init = "\n".join(f"      6'h{k:02X}: init_row = INITVAL_{k:02X}[(row % 16) * 20 +: 18];"
+                     for k in range(64))
+    text = f"""
+  initial if (REGMODE_A != "NOREG" || REGMODE_B != "NOREG" || CSDECODE_A != "0b000"
+              || CSDECODE_B != "0b000" || CLKAMUX != "CLKA" || CLKBMUX != "CLKB"
+              || (DATA_WIDTH_A != 9 && DATA_WIDTH_A != 18)
+              || (DATA_WIDTH_B != 9 && DATA_WIDTH_B != 18))
+    $fatal(1, "DP16KD stand-in: configuration unsupported");
+  function [17:0] init_row(input integer row);
+    case (row / 16)
+{init}
+      default: init_row = 18'h0;
+    endcase
+  endfunction
+  reg [17:0] mem [0:1023];
+  integer index;
+  initial for (index = 0; index < 1024; index = index + 1) mem[index] = init_row(index);
+"""
+    for p in "AB":
+        text += f"""
+  // port {p}
+  wire [13:0] ad_{p} = {ad[p]};
+  wire [17:0] di_{p} = {bits("DI" + p)};
+  wire [9:0] row_{p} = ad_{p}[13:4];
+  wire [1:0] be_{p} = DATA_WIDTH_{p} == 18 ? ad_{p}[1:0] : {{ad_{p}[3], !ad_{p}[3]}};
+  wire [17:0] mask_{p} = {{{{9{{be_{p}[1]}}}}, {{9{{be_{p}[0]}}}}}};
+  wire [17:0] wide_{p} = DATA_WIDTH_{p} == 18 ? di_{p} : {{di_{p}[8:0], di_{p}[8:0]}};
+  wire [17:0] old_{p} = mem[row_{p}];
+  wire [17:0] new_{p} = (old_{p} & ~mask_{p}) | (wide_{p} & mask_{p});
+  function [17:0] port_{p}(input [17:0] value);
+    port_{p} = DATA_WIDTH_{p} == 18 ? value
+               : {{9'h0, ad_{p}[3] ? value[17:9] : value[8:0]}};
+  endfunction
+  reg [17:0] do_{p} = 18'h0;
+  assign {bits("DO" + p)} = do_{p};
+  always @(posedge CLK{p}) begin
+    if (CE{p} && WE{p}) begin
+      mem[row_{p}] <= new_{p};
+      if (WRITEMODE_{p} == "WRITETHROUGH") do_{p} <= port_{p}(new_{p});
+      else if (WRITEMODE_{p} == "READBEFOREWRITE") do_{p} <= port_{p}(old_{p});
+    end else if (CE{p}) begin
+      do_{p} <= port_{p}(old_{p});
+    end
+    if (RST{p}) do_{p} <= 18'h0;
+  end
+"""
+    return text
+
+
 # ECP5's TRELLIS_IO model drives its pad with 1'bz as an input (and tests T === 1'bz): the
 # netlist's input pins are `input` ports, which Verilator will not let a model assign
 # ("Assigning to input/const variable"). A two-state stand-in: an input reads the pad, an
@@ -171,11 +235,35 @@ def cell_library(family):
             seen.add(name)
             return re.sub(r'`include "([^"]+)"', inline, (share / name).read_text())
         text = inline(re.match(r'`include "([^"]+)"', '`include "cells_sim.v"'))
-        text = _strip_modules(text, ["TRELLIS_IO"]) + _TRELLIS_IO
+        dp16kd = _blackbox_with_body(text, "DP16KD", _dp16kd_body())
+        text = _strip_modules(text, ["TRELLIS_IO", "DP16KD"]) + _TRELLIS_IO + dp16kd
         blackboxes = (share / "cells_bb.v").read_text()
         return text + "".join(_blackbox_with_body(blackboxes, name, body)
                               for name, body in _ECP5_BODIES.items())
     raise ValueError(f"no cell library for family {family!r}")
+
+
+def blackboxes(library):
+    """The modules of a cell library marked ``(* blackbox *)``: ports without behaviour, whose
+    outputs Verilator leaves at 0 (how the ULX3S netlist once read 0 from every block RAM)."""
+    return re.findall(r"\(\*\s*blackbox\s*\*\)\s*(?:\(\*[^*]*\*\)\s*)*module\s+(\w+)", library)
+
+
+def cells_used(netlist):
+    """The cell types a yosys netlist instantiates (``TYPE #(`` or ``TYPE \\name (``)."""
+    found = re.findall(r"^\s+([A-Za-z_]\w*)\s+(?:#\(|\\)", netlist, re.MULTILINE)
+    return set(found) - {"assign", "wire", "reg", "input", "output", "inout"}
+
+
+def library_for(family, netlist):
+    """:func:`cell_library` of ``family``, checked to give every cell ``netlist`` uses a
+    behaviour."""
+    library = cell_library(family)
+    missing = sorted(cells_used(netlist) & set(blackboxes(library)))
+    if missing:
+        raise ValueError(f"the {family} cell library has no behaviour for {', '.join(missing)} "
+                         "(black boxes): the netlist would read their outputs as 0")
+    return library
 
 
 def pin_ports(netlist):
@@ -240,7 +328,7 @@ def gate_build(family, netlist_path, flash_bytes, flash_base):
         # `input` port ("Assigning to input/const variable"), so the pins become inout, as
         # the iCE40 netlists declare them.
         netlist = re.sub(r"^(\s*)input(\s+\S+__io;)", r"\1inout\2", netlist, flags=re.MULTILINE)
-    parts = [wrapper, netlist, cell_library(family)]
+    parts = [wrapper, netlist, library_for(family, netlist)]
     if has_flash:
         parts.append(verilog.convert(RTLFlash(flash_bytes, flash_base), name="sim_flash",
                                      emit_src=False))
