@@ -62,6 +62,16 @@ def link_figures(board, baud, divisor, out):
     return figures
 
 
+def _link_label(board, link_v1):
+    """How the host sent the INFERs: the board's protocol options decide (the iCE40 boards take
+    neither INFER-SPARSE nor a request sent ahead)."""
+    if link_v1:
+        return "version 1: dense, one at a time"
+    options = board.link_options()
+    return (f"{'sparse where shorter' if options['sparse'] else 'dense'}, "
+            f"{'ahead' if options['rx_buffer'] else 'one at a time'}")
+
+
 def simulate_board(board, packed, images, *, data=None, progress=True, netlist=None,
                    waves=None, baud=DEFAULT_BAUD, link_v1=False):
     """Run the first ``images`` test inputs of ``data`` (default MNIST) through ``board``'s
@@ -122,7 +132,7 @@ def simulate_board(board, packed, images, *, data=None, progress=True, netlist=N
         "errors": int((out["classes"] != labels).sum()),
         **figures,
         **link_figures(board, baud, divisor, out),
-        "link": "version 1: dense, one at a time" if link_v1 else "sparse where shorter, ahead",
+        "link": _link_label(board, link_v1),
         "boot": "SPI flash" if board.flash_boot else "block RAM from the bitstream",
         "level": "gate" if netlist is not None else "rtl",
         **({"netlist": str(netlist)} if netlist is not None else {}),
