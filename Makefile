@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: install demo test test-fast lint sim bench bitstream prog models clean formal sim-full gate coverage verification-doc \
-        fuzz-host fuzz-modelfiles fuzz-images
+        fuzz-host fuzz-modelfiles fuzz-images fuzz-board
 
 BOARD ?= icebreaker
 MODEL ?= models/lenet300.npz
@@ -84,6 +84,16 @@ fuzz-images: $(STAMP)
 fuzz-modelfiles: $(STAMP)
 	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.fuzz_modelfiles --cases 300 --seed 1 \
 	    --json docs/verification/fuzz_modelfiles.json
+	$(BIN)/python -m tinyeie.sim.robustness
+
+# The board top's fuzzers on Verilator (ULX3S top, 4 PEs, the real loader and engine): 10,000
+# mutated model images (about 15 min), then 100,000 byte streams each followed by a good frame
+# (about 45 min).
+fuzz-board: $(STAMP)
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.fuzz_board images --cases 10000 --seed 1 \
+	    --json docs/verification/fuzz_board_images.json
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python -m tinyeie.sim.fuzz_board streams --cases 100000 \
+	    --seed 1 --json docs/verification/fuzz_board_streams.json
 	$(BIN)/python -m tinyeie.sim.robustness
 
 # Rebuild the shipped compressed models from scratch (real MNIST, full training).

@@ -82,7 +82,11 @@ class ModelServer(Configured, wiring.Component):
         protocol, loader, engine = self.protocol, self.loader, self.engine
         m.submodules.protocol = protocol
         m.submodules.loader = loader
-        m.submodules.engine = ResetInserter(protocol.engine_reset)(engine)
+        # The engine is reset when the watchdog gives an inference up, and when a load starts:
+        # an image the loader takes but whose structure is broken (docs/formats.md) can leave
+        # the engine finishing a RESULT with state behind that spoils the next model's results.
+        # (LOAD-START's ACK is posted only once the slot is free, so no RESULT is then owed.)
+        m.submodules.engine = ResetInserter(protocol.engine_reset | protocol.loader_start)(engine)
 
         wiring.connect(m, wiring.flipped(self.i_rx), protocol.i_rx)
         wiring.connect(m, protocol.o_tx, wiring.flipped(self.o_tx))

@@ -2,9 +2,11 @@
 
 ``python -m tinyeie.sim.robustness`` writes the tables from ``docs/verification/fuzz_host.json``
 and ``fuzz_modelfiles.json`` (written by ``make fuzz-host`` and ``make fuzz-modelfiles``, which
-run it) between two marker lines of docs/verification.md, keeping the text around them, as
-:mod:`tinyeie.sim.verification_doc` does for the table of checks. A test checks that the document
-holds exactly these tables, so it cannot drift from the measured figures.
+run it), and from ``fuzz_images.json``, ``fuzz_board_images.json`` and
+``fuzz_board_streams.json`` where they exist, between two marker lines of docs/verification.md,
+keeping the text around them, as :mod:`tinyeie.sim.verification_doc` does for the table of
+checks. A test checks that the document holds exactly these tables, so it cannot drift from the
+measured figures.
 """
 
 import json
@@ -22,7 +24,7 @@ END = "<!-- robustness: end -->"
 
 
 def table(folder=FIGURES):
-    """The markdown table of both fuzzers' figures."""
+    """The markdown table of the fuzzers' figures."""
     host = json.loads((Path(folder) / "fuzz_host.json").read_text())
     files = json.loads((Path(folder) / "fuzz_modelfiles.json").read_text())
     rows = [
@@ -49,8 +51,35 @@ def table(folder=FIGURES):
             f"the loader, {f['tried'] - f['reader_accepts']:,} by read_image | "
             f"{f['reader_accepts']:,} by both | {f['crashed']} | - | {f['reader_only']} taken "
             f"by read_image and refused by the loader; {f['loader_only']:,} taken by the loader "
-            f"alone (ENGINE-FAULT on the board, never sent by the host) ({f['seconds']:.0f} s) |")
+            f"alone (ENGINE-FAULT or a RESULT on the board, never sent by the host) "
+            f"({f['seconds']:.0f} s) |")
+    rows += _board_rows(Path(folder))
     return "\n".join(rows)
+
+
+def _board_rows(folder):
+    """The board-top fuzzers' rows (``make fuzz-board``), where their figures exist."""
+    rows = []
+    images, streams = folder / "fuzz_board_images.json", folder / "fuzz_board_streams.json"
+    if images.exists():
+        f = json.loads(images.read_text())
+        rows.append(
+            f"| mutated model images through the {f['board']} board top ({f['pes']} PEs; "
+            f"LOAD, INFER, STATUS; Verilator), seed {f['seed']} (`make fuzz-board`) "
+            f"| {f['tried']:,} | {f['refused']:,} by the loader | {f['accepted']:,} | "
+            f"{f['crashed']} | {f['hung']} | {f['mismatches']} answers unlike the model's; "
+            f"{f['ran_refused_by_read_image']:,} runs of images read_image refuses "
+            f"({f['ran_refused_by_read_image_engine_fault']:,} ENGINE-FAULT, "
+            f"{f['ran_refused_by_read_image_result']:,} RESULT) ({f['seconds']:.0f} s) |")
+    if streams.exists():
+        f = json.loads(streams.read_text())
+        rows.append(
+            f"| random and mutated byte streams through the {f['board']} board top, each "
+            f"followed by a good frame, seed {f['seed']} (`make fuzz-board`) "
+            f"| {f['tried']:,} | {f['refused']:,} answered ERROR | {f['accepted']:,} | "
+            f"{f['crashed']} | {f['hung']} | {f['mismatches']} answers unlike the model's, the "
+            f"good frame's included ({f['seconds']:.0f} s) |")
+    return rows
 
 
 def per_command(folder=FIGURES):

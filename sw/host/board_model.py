@@ -103,7 +103,9 @@ class BoardModel:
 
     def receive(self, data):
         """The board's answers to the bytes ``data``."""
-        return self._answer(self.decoder.feed(data))
+        # A byte at a time, as the board: a frame's length is checked against the state its
+        # header finds, which a frame before it in ``data`` may have changed (a LOAD-START).
+        return b"".join(self._answer(self.decoder.feed(bytes([b]))) for b in bytes(data))
 
     def line_error(self):
         """The board's answer to a UART framing error or overrun."""

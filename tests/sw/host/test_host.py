@@ -44,6 +44,7 @@ from tinyeie.sw.host.payloads import (
     argmax,
     error_payload,
     infer_payload,
+    load_start_payload,
     parse_error,
     parse_result,
     parse_status,
@@ -293,6 +294,22 @@ def board(network):
     layers, _ = network
     port = FakeSerial(make_board_model(layers))
     return Board(port, settle=SETTLE), port
+
+
+def test_the_model_checks_a_length_against_the_state_its_header_finds(network):
+    """Several frames in one receive(): an INFER after a LOAD-START meets an invalid model,
+    so any length is taken (NO-MODEL), as on the board (found by `fuzz_board streams`; the
+    model used to check the length before serving the LOAD-START: BAD-LENGTH)."""
+    layers, _ = network
+    model = make_board_model(layers, preloaded=(40, 10))
+    infer = encode_frame(Request.INFER, bytes(3))
+    together = model.receive(encode_frame(Request.LOAD_START, load_start_payload(100)) + infer)
+    single = make_board_model(layers, preloaded=(40, 10))
+    apart = single.receive(encode_frame(Request.LOAD_START, load_start_payload(100)))
+    apart += single.receive(infer)
+    assert together == apart
+    assert [e.payload[0] for e in FrameDecoder().feed(together)] == [
+        Request.LOAD_START, ErrorCode.NO_MODEL]
 
 
 def test_load_and_infer_equals_the_integer_model(board, network):
