@@ -3,6 +3,7 @@ never crashes a reader, and ``read_image`` never takes what the board's loader r
 
 import numpy as np
 import pytest
+from amaranth.lib import data
 
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.errors import TinyeieError
@@ -57,3 +58,25 @@ def test_edited_images_never_crash_a_reader():
     figures = fuzz(2000, seed=5, progress=False, networks=16)
     assert figures["crashed"] == 0 and figures["reader_only"] == 0, figures["failures"][:3]
     assert figures["reader_accepts"] > 0 and figures["loader_only"] > 0   # the edits reach both
+
+
+def test_a_weight_past_its_pes_rows_is_refused(packed):
+    """Found by the board-top fuzzer (make fuzz-board): a weight on a row the PE never drains
+    left its sum in the engine, and the next image's logits differed from the golden model's."""
+    from tinyeie.contract.layouts import Entry, pack_entries, unpack_entries
+    from tinyeie.sw.compiler.pack import run_bounds
+
+    z = data.Layout.cast(Entry)["z"]
+    entries = unpack_entries(packed.pe_words[0])
+    start, end = next(run_bounds(packed, j, 0) for j in range(20)
+                      if run_bounds(packed, j, 0)[0] < run_bounds(packed, j, 0)[1])
+    # layer 0 has 6 rows on each of the 2 PEs: skip 15 rows before the run's first entry
+    entries[start] |= ((1 << z.width) - 1) << z.offset
+    words = list(packed.pe_words)
+    words[0] = pack_entries(entries)
+    broken = type(packed)(config=packed.config, pe_words=words, columns=packed.columns,
+                          layer_table=packed.layer_table)
+    with pytest.raises(TinyeieError, match="puts a weight on its local row 1[5-9]"):
+        check_packed(broken)
+    with pytest.raises(TinyeieError, match="puts a weight on its local row"):
+        Interpreter(broken)
