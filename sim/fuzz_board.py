@@ -578,6 +578,36 @@ def _stream(rng, model, target):
     return [(data, False)], kind
 
 
+def _stream_case(script, case, seed, target):
+    """Add stream case ``case`` to ``script``; its figures."""
+    rng = np.random.default_rng([seed, case])
+    model = script.model
+    pieces, what = _stream(rng, model, target)
+    answer = script.exchange(case, f"stream ({what})", [p for p in pieces if p[0]])
+    frames = _frames(answer)
+    refused = not frames or any(f.type == Response.ERROR for f in frames
+                                if isinstance(f, Frame))
+    if model.loading or not model.model_valid:
+        script.request(case, "good STATUS", Request.STATUS)
+        if not script.load(case, target.baked_image, rng, "reload"):
+            raise AssertionError("the model refused the baked image")
+        good = "reload"
+    else:
+        n = model.in_count
+        acts = [int(a) if rng.random() < 0.5 else 0 for a in rng.integers(-128, 128, n)]
+        good = str(rng.choice(["INFER", "INFER", "STATUS"]
+                              + (["INFER-SPARSE"] if target.link["sparse"] else [])))
+        if good == "INFER":
+            script.request(case, "good INFER", Request.INFER, infer_payload(acts))
+        elif good == "INFER-SPARSE":
+            script.request(case, "good INFER-SPARSE", Request.INFER_SPARSE,
+                           sparse_payload(acts))
+        else:
+            script.request(case, "good STATUS", Request.STATUS)
+    return {"refused": refused, "stream": what.split(",")[0], "good": good,
+            "bytes": len(b"".join(p[0] for p in pieces))}
+
+
 def fuzz_streams(cases, seed=1, board=None, progress=True, sabotage=None):
     """``cases`` streams, each followed by a good frame, through ``board``'s top; the figures."""
     from tinyeie.boards.boards import board as board_named
@@ -589,32 +619,7 @@ def fuzz_streams(cases, seed=1, board=None, progress=True, sabotage=None):
                            f"and ecpix5 do)")
 
     def make_case(script, case):
-        rng = np.random.default_rng([seed, case])
-        model = script.model
-        pieces, what = _stream(rng, model, target)
-        answer = script.exchange(case, f"stream ({what})", [p for p in pieces if p[0]])
-        frames = _frames(answer)
-        refused = not frames or any(f.type == Response.ERROR for f in frames
-                                    if isinstance(f, Frame))
-        if model.loading or not model.model_valid:
-            script.request(case, "good STATUS", Request.STATUS)
-            if not script.load(case, target.baked_image, rng, "reload"):
-                raise AssertionError("the model refused the baked image")
-            good = "reload"
-        else:
-            n = model.in_count
-            acts = [int(a) if rng.random() < 0.5 else 0 for a in rng.integers(-128, 128, n)]
-            good = str(rng.choice(["INFER", "INFER", "STATUS"]
-                                  + (["INFER-SPARSE"] if target.link["sparse"] else [])))
-            if good == "INFER":
-                script.request(case, "good INFER", Request.INFER, infer_payload(acts))
-            elif good == "INFER-SPARSE":
-                script.request(case, "good INFER-SPARSE", Request.INFER_SPARSE,
-                               sparse_payload(acts))
-            else:
-                script.request(case, "good STATUS", Request.STATUS)
-        return {"refused": refused, "stream": what.split(",")[0], "good": good,
-                "bytes": len(b"".join(p[0] for p in pieces))}
+        return _stream_case(script, case, seed, target)
 
     started = time.monotonic()
     outcomes, per_case, failures, runs = _run(target, cases, make_case, "streams", seed,

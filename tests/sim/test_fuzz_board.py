@@ -111,3 +111,21 @@ def test_a_valid_model_after_broken_images_that_ran():
         script, *play(target.sim(), script.finish(), target.sim().directory / "runs" /
                       "regression", budget_cycles=script.cycles + 100_000))
     assert stopped is None and not failures, failures
+
+
+@pytest.mark.verilator
+@pytest.mark.xfail(strict=True, reason="open: found by `make fuzz-board` (streams, seed 1, case "
+                   "68417); the board stops answering")
+def test_two_sparse_infers_then_a_dropped_frame_and_one_byte():
+    """Two INFER-SPARSE sent ahead, then a frame the board drops (UNKNOWN-TYPE or BAD-LENGTH)
+    followed by exactly one byte: after the line has been quiet, a STATUS is never answered on
+    the ULX3S top (three bytes after the dropped frame, or dense INFERs, are answered)."""
+    target = fuzz_board.Target(board("ulx3s"))
+    script = fuzz_board._Script(target)
+    sparse = bytes.fromhex("5a0607000201d30702de397141")
+    script.exchange(0, "stream", [(sparse + sparse + bytes.fromhex("5a095c"), False)])
+    script.request(0, "STATUS", Request.STATUS)
+    outcome, failures, stopped = fuzz_board._judge(
+        script, *play(target.sim(), script.finish(), target.sim().directory / "runs" /
+                      "wedge", budget_cycles=script.cycles + 100_000))
+    assert not failures, failures
