@@ -16,9 +16,9 @@
   STATUS frame with a damaged CRC (BAD-CRC) then brings both states together again.
 * ``streams``: each case sends a random or mutated byte stream (random bytes, random frame
   headers, good frames damaged: bits flipped, bytes lost, added or repeated, cut short; a
-  broken stop bit at times), lets the line go quiet where that changes what the board does,
-  and then one good frame (INFER, INFER-SPARSE or STATUS; a whole load of the model when a
-  stream has left none), which must be served exactly.
+  broken stop bit at times), waits for the answers, lets the line go quiet where that changes
+  what the board does, and then sends one good frame (INFER, INFER-SPARSE or STATUS; a whole
+  load of the model when a stream has left none), which must be served exactly.
 
 Each case's answers are compared byte for byte with the model's (a RESULT's cycle count, the
 RTL's own figure, and its CRC left out). A *hang* is a request whose answer frames have not all
@@ -223,8 +223,11 @@ class _Script:
         return len(self.words) > DEPTH - 40_000 or self.frames > MAX_FRAMES - 4_000
 
     def exchange(self, case, kind, pieces, check="exact", alt=b""):
-        """Send ``pieces`` (``(bytes, broken stop bit on the last)``), let the line go quiet if
-        that matters, and wait for the answer's frames; returns the model's answer."""
+        """Send ``pieces`` (``(bytes, broken stop bit on the last)``) and wait for the answer's
+        frames; then, if a quiet line matters, let it be quiet for twice the timeout (a board
+        with an inbox counts the timeout from when it takes a byte from it, which may be long
+        after the byte came while answers go out) and wait for what that brings. Returns the
+        model's answer to ``pieces``."""
         model = self.model
         want, sent = bytearray(), bytearray()
         for data, broken in pieces:
@@ -236,11 +239,16 @@ class _Script:
             else:
                 want += model.receive(data)
         self.cycles += len(sent) * 11 * DIVISOR
+        self._wait(case, kind, bytes(sent), bytes(want), check, alt)
         if _quiet_matters(model.decoder):
             self.words += idle(2 * TIMEOUT)
             self.cycles += 2 * TIMEOUT
-            want += model.quiet()
-        frames = _count_frames(bytes(want))
+            self._wait(case, f"{kind}, then a quiet line", b"", model.quiet(), "exact", b"")
+        return bytes(want)
+
+    def _wait(self, case, kind, sent, want, check, alt):
+        """Wait for the frames of ``want`` (if any), as the event of ``sent``."""
+        frames = _count_frames(want)
         wait_at = None
         if frames:
             wait_at = len(self.words)
@@ -249,9 +257,8 @@ class _Script:
                         + 5_000)
             self.words += wait(self.frames, deadline)
             self.cycles += deadline
-        self.events.append(_Event(case, kind, bytes(sent), bytes(want), frames, check, alt,
-                                  model.out_count, wait_at))
-        return bytes(want)
+        self.events.append(_Event(case, kind, sent, want, frames, check, alt,
+                                  self.model.out_count, wait_at))
 
     def request(self, case, kind, frame_type, payload=b"", **how):
         return self.exchange(case, kind, [(encode_frame(frame_type, payload), False)], **how)
