@@ -20,6 +20,7 @@ from tinyeie.sw.compiler.golden import (
 )
 from tinyeie.sw.compiler.image import load_image
 from tinyeie.sw.compiler.pack import layer_descriptor, pack, unpack
+from tinyeie.sw.compiler.validate import check_packed
 from tinyeie.sw.compress.modelfile import load_model
 from tinyeie.sw.compress.quantised import mlp_forward
 
@@ -102,7 +103,9 @@ def packed_model(path, config=None, data=None):
 
 
 def golden_logits(packed, inputs):
-    """The integer reference's logits for input activations (n, in_count) on a packed model."""
+    """The integer reference's logits for input activations (n, in_count) on a packed model
+    (refused, TinyeieError, unless it is valid: :func:`check_packed`)."""
+    check_packed(packed)
     return int_forward(unpack(packed), inputs, packed.config)
 
 

@@ -42,6 +42,11 @@ def check_packed(packed):
         if i and d["in_count"] != layers[i - 1]["out_count"]:
             _bad(f"layer {i} takes {d['in_count']} inputs, layer {i - 1} gives "
                  f"{layers[i - 1]['out_count']}")
+        if d["shift"] and d["bias_shift"] >= d["shift"]:
+            # the compiler folds round-half-up into the bias as 2**(shift - 1) in units of
+            # 2**bias_shift: a whole number only below the shift
+            _bad(f"layer {i}'s bias is scaled by 2**{d['bias_shift']}, not below its shift of "
+                 f"{d['shift']}")
         if bool(d["last"]) != (i == len(layers) - 1):
             _bad(f"layer {i} of {len(layers)} is {'' if d['last'] else 'not '}marked last")
         rows = d["col_base"] + d["in_count"] + 1    # a row after the last column ends its runs

@@ -80,3 +80,37 @@ def test_a_weight_past_its_pes_rows_is_refused(packed):
         check_packed(broken)
     with pytest.raises(TinyeieError, match="puts a weight on its local row"):
         Interpreter(broken)
+
+
+def _with_bias_shift(packed, bias_shift):
+    """``packed`` with layer 0's descriptor saying ``bias_shift``."""
+    from tinyeie.contract.layouts import (
+        DESCRIPTOR_WORDS,
+        Descriptor,
+        from_words,
+        pack_bits,
+        to_words,
+        unpack_bits,
+    )
+    fields = unpack_bits(Descriptor, from_words(packed.layer_table[:DESCRIPTOR_WORDS]))
+    fields["bias_shift"] = bias_shift
+    table = packed.layer_table.copy()
+    table[:DESCRIPTOR_WORDS] = to_words(pack_bits(Descriptor, **fields), DESCRIPTOR_WORDS)
+    return type(packed)(config=packed.config, pe_words=packed.pe_words, columns=packed.columns,
+                        layer_table=table)
+
+
+def test_a_bias_scaled_at_or_above_its_shift_is_refused(packed):
+    """Found by make fuzz-board: such an image passed read_image and then crashed the golden
+    model (a negative shift folding the rounding term into the bias)."""
+    from tinyeie.sw.compiler.compile import golden_logits
+    from tinyeie.sw.compiler.pack import layer_descriptor
+
+    d = layer_descriptor(packed, 0)
+    assert d["shift"] > d["bias_shift"]
+    broken = _with_bias_shift(packed, d["shift"])
+    assert layer_descriptor(broken, 0)["bias_shift"] == d["shift"]
+    with pytest.raises(TinyeieError, match="bias is scaled by"):
+        check_packed(broken)
+    with pytest.raises(TinyeieError, match="bias is scaled by"):
+        golden_logits(broken, np.zeros((1, d["in_count"]), dtype=np.int64))
