@@ -34,6 +34,7 @@ from .layouts import (
     to_words,
 )
 from .protocol import LoaderError
+from .structure import declared_depth, structure_fault, written_memories
 
 __all__ = ["MAGIC", "VERSION", "ImageHeader", "SectionHeader", "HEADER_WORDS", "SECTION_WORDS",
            "TRAILER_WORDS", "MAX_SECTION", "COUNT_BITS", "header_words", "read_header",
@@ -205,12 +206,18 @@ class _Ended(Exception):
     pass
 
 
-def loader_model(image, config):
+def loader_model(image, config, check_model=False):
     """What the gateware loader built for ``config`` does with the bytes ``image``.
 
     Every check happens when the word it needs is complete, in stream order, so the first one
     failing decides the error; the writes made until then stay made. Bytes after the image are
     ignored, and an image that stops early leaves the loader busy (``done`` False).
+
+    With ``check_model`` (a board built with the model check, and every reader of images), a
+    section must also lie inside the words its header declares of the memory
+    (:func:`~tinyeie.contract.structure.declared_depth`), and once the CRC matches, the memories
+    as the sections leave them written over zeros must pass
+    :func:`~tinyeie.contract.structure.structure_fault` (else ``MODEL``).
 
     >>> from tinyeie.contract.config import EngineConfig
     >>> loader_model(b"TEIF" + bytes(40), EngineConfig()).error
@@ -257,10 +264,14 @@ def loader_model(image, config):
             if depth is None:
                 return fail(LoaderError.SECTION, f"section {s} targets memory {target}, slice "
                             f"{slice_}, which a {config.pes}-PE engine does not have")
+            if check_model:
+                depth = declared_depth(read_header(header), target)
             base, count = word(), word()
             if base + count > depth:
+                mine = "the header declares" if check_model else "the engine has"
                 return fail(LoaderError.SECTION, f"section {s} writes words {base}.."
-                            f"{base + count - 1} of a memory of {depth}")
+                            f"{base + count - 1} of memory {target}, slice {slice_}, of which "
+                            f"{mine} {depth}")
             written = []
             result.sections.append((target, slice_, base, written))
             for _ in range(count):
@@ -272,6 +283,12 @@ def loader_model(image, config):
         if trailer != crc:
             return fail(LoaderError.CRC, f"its CRC-32 is {crc:#010x} but the image says "
                         f"{trailer:#010x} (corrupted)")
+        if check_model:
+            h = read_header(header)
+            fault = structure_fault(config, *written_memories(h, result.sections, config.pes),
+                                    in_count=h["in_count"], out_count=h["out_count"])
+            if fault:
+                return fail(LoaderError.MODEL, fault)
         result.done = True
         return result
     except _Ended:

@@ -72,6 +72,9 @@ class Feature(enum.IntFlag):
 
     #: INFER-SPARSE frames (without it the type is unknown to the board).
     SPARSE = 1
+    #: The model check: a loaded image must also pass the structure rules
+    #: (:mod:`tinyeie.contract.structure`), else it is refused with loader error MODEL.
+    MODEL_CHECK = 2
 
 
 class LoaderError(enum.IntEnum):
@@ -97,6 +100,9 @@ class LoaderError(enum.IntEnum):
     #: The image's length is wrong. The loader never raises it (it cannot know where a stream
     #: should have ended): the host protocol does, from the length LOAD-START announced.
     LENGTH = 7
+    #: A board with the model check: the image is whole, but what it writes is not a model
+    #: (:func:`tinyeie.contract.structure.structure_fault`).
+    MODEL = 8
 
 
 # After these errors the board drops bytes until the line has been quiet for the timeout.

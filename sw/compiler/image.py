@@ -39,8 +39,8 @@ from tinyeie.contract.layouts import (
     to_words,
 )
 from tinyeie.contract.protocol import LoaderError
+from tinyeie.contract.structure import written_memories
 from tinyeie.sw.compiler.pack import PackedModel, layer_descriptor
-from tinyeie.sw.compiler.validate import check_packed
 from tinyeie.sw.outputs import write_bytes, write_text
 
 __all__ = ["write_image", "read_image", "image_sections", "image_sizes", "format_sizes",
@@ -160,11 +160,12 @@ def _bad(what):
 def read_image(blob, cfg=None):
     """Check an image and read it back into a :class:`PackedModel`.
 
-    The checks are the board loader's (:func:`tinyeie.contract.image.loader_model`), and the
-    image must end with its trailer. With ``cfg`` (the engine it is meant for), an image packed
-    for other parameters or larger than that engine's memories is refused; the model returned
-    then carries ``cfg``. Without, it carries the parameters the header names, with depths just
-    large enough.
+    The checks are the board loader's with the model check
+    (:func:`tinyeie.contract.image.loader_model`, the structure rules of
+    :mod:`tinyeie.contract.structure` included), and the image must end with its trailer. With
+    ``cfg`` (the engine it is meant for), an image packed for other parameters or larger than
+    that engine's memories is refused; the model returned then carries ``cfg``. Without, it
+    carries the parameters the header names, with depths just large enough.
     """
     if len(blob) < 2 * HEADER_WORDS + 4 or len(blob) % 2:
         _bad(f"{len(blob)} bytes is too short or odd (at least {2 * HEADER_WORDS + 4})")
@@ -179,7 +180,7 @@ def read_image(blob, cfg=None):
         _bad(f"its header names an engine that cannot be built: {error}")
     if cfg is not None:
         check_fits_engine(packed_for, cfg)
-    result = loader_model(blob, cfg or packed_for)
+    result = loader_model(blob, cfg or packed_for, check_model=True)
     if not result.done:
         _bad("it is cut off before the end of its sections and trailer")
     if result.error == LoaderError.CRC and result.length < len(blob) \
@@ -189,32 +190,9 @@ def read_image(blob, cfg=None):
         _bad(result.detail)
     if result.length != len(blob):
         _bad(f"{len(blob) - result.length} bytes follow the trailer")
-    pes = packed_for.pes
-    pe_words = [np.zeros(packed_for.pe_depth if h["pe_words"] else 0, np.uint16)
-                for _ in range(pes)]
-    columns = np.zeros((h["column_rows"], column_slices(pes)), np.uint16)
-    ends = [0] * pes
-    layer_table = np.zeros(h["layers"] * LAYER_WORDS, np.uint16)
-    memories = {Target.PE: lambda k: pe_words[k], Target.COLUMNS: lambda k: columns[:, k],
-                Target.LAYERS: lambda k: layer_table}
-    for target, slice_, base, data in result.sections:
-        memory = memories[target](slice_)
-        if base + len(data) > len(memory):
-            _bad(f"a section writes words {base}..{base + len(data) - 1} of memory {target}, "
-                 f"slice {slice_}, past the {len(memory)} its header declares")
-        memory[base:base + len(data)] = data
-        if target == Target.PE:
-            ends[slice_] = max(ends[slice_], base + len(data))
-    # Each PE memory as long as its sections wrote, as the compiler made it (PEs may differ).
-    pe_words = [words[:end] for words, end in zip(pe_words, ends)]
-    packed = PackedModel(config=cfg or packed_for, pe_words=pe_words, columns=columns,
-                         layer_table=layer_table)
-    first, final = layer_descriptor(packed, 0), layer_descriptor(packed, h["layers"] - 1)
-    if (first["in_count"], final["out_count"]) != (h["in_count"], h["out_count"]):
-        _bad(f"the header says {h['in_count']} inputs and {h['out_count']} outputs, the layers "
-             f"{first['in_count']} and {final['out_count']}")
-    check_packed(packed)
-    return packed
+    layer_table, columns, pe_words = written_memories(h, result.sections, packed_for.pes)
+    return PackedModel(config=cfg or packed_for, pe_words=pe_words, columns=columns,
+                       layer_table=layer_table)
 
 
 def check_fits_engine(packed_for, cfg):

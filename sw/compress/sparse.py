@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinyeie.contract.errors import TinyeieError
+from tinyeie.contract.structure import pe_rows
 
 __all__ = ["relative_encode", "relative_decode", "flat_encode", "flat_decode",
            "PEStream", "csc_encode", "csc_decode", "pe_rows"]
@@ -74,11 +75,6 @@ def flat_decode(v, z, bits, shape):
                            f"{flat.size} weights of a {tuple(shape)} layer")
     flat[positions] = values
     return flat.reshape(shape)
-
-
-def pe_rows(rows, pes, pe):
-    """Number of rows of an ``rows``-row layer that PE ``pe`` of ``pes`` owns."""
-    return max(0, (rows - pe + pes - 1) // pes)
 
 
 @dataclass(frozen=True)
