@@ -53,10 +53,14 @@ class Board:
     # the iCE40UP5K's logic is full (they take about 160 of its 5280 cells).
     link_sparse: bool = False
     rx_buffer: int = 0
+    # The model check (docs/formats.md): a loaded image's structure checked in the gateware.
+    # ECP5 only for now: it takes about a thousand LUTs, which the iCE40UP5K does not have.
+    model_check: bool = False
 
     def link_options(self):
-        """The board top's protocol options: ``sparse`` and ``rx_buffer``."""
-        return {"sparse": self.link_sparse, "rx_buffer": self.rx_buffer}
+        """The board top's protocol options: ``sparse``, ``rx_buffer`` and ``check_model``."""
+        return {"sparse": self.link_sparse, "rx_buffer": self.rx_buffer,
+                "check_model": self.model_check}
 
     def clock_output_hz(self):
         """The clock the design really runs at: the PLL's nearest output, or the oscillator's
@@ -143,7 +147,7 @@ BOARDS = {b.name: b for b in [
         openfpgaloader="ulx3s",
         notes="class in binary on LEDs 0-3; LED 7: model loaded",
         max_baud=3_000_000, max_baud_why="its FTDI FT231X's limit",
-        link_sparse=True, rx_buffer=1024),
+        link_sparse=True, rx_buffer=1024, model_check=True),
     Board(
         name="ecpix5", description="LambdaConcept ECPIX-5 85F (ECP5 LFE5UM5G-85F)",
         platform="ecpix5:ECPIX585Platform", family="ecp5",
@@ -154,7 +158,7 @@ BOARDS = {b.name: b for b in [
         openfpgaloader="ecpix5",
         notes="class in binary on the four RGB LEDs (green)",
         max_baud=3_000_000, max_baud_why="its FTDI FT2232H's limit",
-        link_sparse=True, rx_buffer=1024),
+        link_sparse=True, rx_buffer=1024, model_check=True),
 ]}
 
 

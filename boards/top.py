@@ -45,6 +45,8 @@ class BoardTop(wiring.Component):
         The protocol takes INFER-SPARSE frames.
     rx_buffer : int
         Bytes of the protocol's request inbox (0 for none).
+    check_model : bool
+        The model check (:class:`~tinyeie.hw.server.ModelServer`).
 
     Members
     -------
@@ -63,7 +65,7 @@ class BoardTop(wiring.Component):
     def __init__(self, config, *, divisor, flash_boot, flash_offset=MODEL_FLASH_OFFSET,
                  packed=None, timeout_cycles=TIMEOUT_CYCLES,
                  engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, clock_hz=MAX_CLK_FREQ,
-                 sparse=True, rx_buffer=RX_BUFFER):
+                 sparse=True, rx_buffer=RX_BUFFER, check_model=False):
         self._config = config
         self._divisor = divisor
         self._flash_boot = flash_boot
@@ -73,6 +75,7 @@ class BoardTop(wiring.Component):
         self._engine_timeout_cycles = engine_timeout_cycles
         self._clock_hz = clock_hz
         self._sparse, self._rx_buffer = sparse, rx_buffer
+        self._check_model = check_model
         super().__init__({
             "rx": In(1, init=1),
             "tx": Out(1, init=1),
@@ -100,8 +103,7 @@ class BoardTop(wiring.Component):
         m.submodules.server = server = ModelServer(
             cfg, packed=self._packed, preloaded=preloaded, timeout_cycles=self._timeout_cycles,
             engine_timeout_cycles=self._engine_timeout_cycles, sparse=self._sparse,
-            rx_buffer=self._rx_buffer,
-            bit_cycles=self._divisor)
+            rx_buffer=self._rx_buffer, bit_cycles=self._divisor, check_model=self._check_model)
 
         m.d.comb += [rx.rx.eq(self.rx), self.tx.eq(tx.tx)]
         wiring.connect(m, rx.o_stream, server.i_rx)

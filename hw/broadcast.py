@@ -1,6 +1,6 @@
 """The column table and the broadcast of each non-zero activation to the PEs that need it."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,6 +34,13 @@ class Broadcaster(wiring.Component):
         A non-zero is queued or a column held.
     w_addr, w_slice, w_data, w_en : In
         Write one 16-bit slice of a column-table row (model loading; only while idle).
+    w_all : In(1)
+        Write ``w_data`` to every slice of rows ``w_addr`` and ``w_addr + 1`` (``w_addr`` even;
+        clearing the table).
+    probe_en, probe_row, probe_banks : In, In, Out
+        Read rows ``probe_row`` and ``probe_row + 1``: a cycle later ``probe_banks`` holds the
+        even bank's word and the odd bank's, as :meth:`elaborate` looks a column up (the model
+        check; only while idle).
     """
 
     def __init__(self, config, init=()):
@@ -49,6 +56,10 @@ class Broadcaster(wiring.Component):
             "w_slice": In(6),
             "w_data": In(SLICE_BITS),
             "w_en": In(1),
+            "w_all": In(1),
+            "probe_en": In(1),
+            "probe_row": In(16),
+            "probe_banks": Out(data.ArrayLayout(ColumnRow(config.pes).size, 2)),
         })
 
     def elaborate(self, platform):
@@ -75,7 +86,9 @@ class Broadcaster(wiring.Component):
             rd, wr = bank.read_port(), bank.write_port(granularity=SLICE_BITS)
             m.d.comb += [wr.addr.eq(self.w_addr[1:]),
                          wr.data.eq(self.w_data.replicate(self._slices)),
-                         wr.en.eq((self.w_en & (self.w_addr[0] == parity)) << self.w_slice)]
+                         wr.en.eq(Mux(self.w_all, (1 << self._slices) - 1,
+                                      (self.w_en & (self.w_addr[0] == parity)) << self.w_slice)),
+                         self.probe_banks[parity].eq(rd.data[:ColumnRow(n).size])]
             banks.append(rd)
 
         found = Signal()                # the banks' outputs hold a looked-up pair of rows
@@ -127,10 +140,10 @@ class Broadcaster(wiring.Component):
         # (word (r + 1) div 2), bank 1 the odd one (word r div 2).
         # (A read port's enable resets to 1, so it is driven in full, not just set in an If.)
         look_up = inbox.r_rdy & (~found | move)
-        at = self.col_base + nonzero.j
+        at = Mux(self.probe_en, self.probe_row, self.col_base + nonzero.j)
         m.d.comb += [inbox.r_en.eq(look_up),
-                     banks[0].addr.eq((at + 1) >> 1), banks[0].en.eq(look_up),
-                     banks[1].addr.eq(at >> 1), banks[1].en.eq(look_up)]
+                     banks[0].addr.eq((at + 1) >> 1), banks[0].en.eq(look_up | self.probe_en),
+                     banks[1].addr.eq(at >> 1), banks[1].en.eq(look_up | self.probe_en)]
         with m.If(look_up):
             m.d.sync += [found.eq(1), found_a.eq(nonzero.a), found_odd.eq(at[0])]
         with m.Elif(move):

@@ -20,6 +20,7 @@ from tinyeie.contract.layouts import (
 )
 from tinyeie.hw.broadcast import Broadcaster
 from tinyeie.hw.configured import Configured
+from tinyeie.hw.model_check import ModelChecker
 from tinyeie.hw.pe import PE
 from tinyeie.hw.requant import overflow_mask, shift_plan
 from tinyeie.hw.scanner import Scanner
@@ -67,6 +68,18 @@ class Engine(Configured, wiring.Component):
     out_count : Out(12)
         The running layer's output count: while ``o_stream`` is valid, the number of results
         the inference gives (at least one).
+    wipe : In(1)
+        With ``check_model``: a one-cycle pulse that zeroes every model memory (the PE
+        memories, the column table, the layer table and the PEs' codebooks), ``pe_depth`` cycles
+        in which model writes wait; a load starts from zeros, as ``read_image`` reads an image.
+    check_start, check_layers, check_column_rows, check_in_count, check_out_count : In
+        With ``check_model``: walk the model in the memories against the structure rules, with
+        what the image's header says (:class:`~tinyeie.hw.model_check.ModelChecker`).
+    check_busy, check_done, check_ok : Out(1)
+        The walk is under way; it ended; it found a model (held until the next start).
+
+    With ``check_model`` (an ECP5 option: it costs about a thousand LUTs), the engine can zero
+    its model memories and check a loaded model (``wipe``, ``check_*``).
 
     After a reset the engine first zeroes every PE's accumulators (2**ceil(log2(bank_depth))
     cycles), so a reset in the middle of an inference (as :class:`~tinyeie.hw.server.ModelServer`
@@ -74,11 +87,12 @@ class Engine(Configured, wiring.Component):
     memories.
     """
 
-    def __init__(self, config, packed=None):
+    def __init__(self, config, packed=None, *, check_model=False):
         if packed is not None and packed.config != config:
             raise ValueError(f"the model was packed for {packed.config}, not {config}")
         self._config = config
         self._packed = packed
+        self._check_model = check_model
         self._word_width = max(1, ceil_log2(config.bank_depth))
         pe_init, self._column_init, self._layer_init = self._init()
         codebook_init = [self._code(word) for k in range(0, len(self._layer_init), LAYER_WORDS)
@@ -95,6 +109,15 @@ class Engine(Configured, wiring.Component):
             "cycles": Out(CYCLE_WIDTH),
             "busy": Out(1),
             "out_count": Out(COUNT_BITS),
+            "wipe": In(1),
+            "check_start": In(1),
+            "check_layers": In(16),
+            "check_column_rows": In(16),
+            "check_in_count": In(COUNT_BITS),
+            "check_out_count": In(COUNT_BITS),
+            "check_busy": Out(1),
+            "check_done": Out(1),
+            "check_ok": Out(1),
         })
 
     def _code(self, word):
@@ -294,7 +317,7 @@ class Engine(Configured, wiring.Component):
                 # valid comes from the loader and the host protocol, a long way on the iCE40);
                 # the rest is set every idle cycle, which changes nothing while idle.
                 m.d.sync += [layer.eq(0), half.eq(0), lt_layer.eq(0), lt_k.eq(0)]
-                with m.If(self.i_stream.valid & ~self.i_model.valid & ~write):
+                with m.If(self.i_stream.valid & ~self.i_model.valid & ~write & ~self.check_busy):
                     m.d.sync += lt_run.eq(1)
                     m.next = "FIRST-DESCRIPTOR"
             with m.State("FIRST-DESCRIPTOR"):
@@ -362,4 +385,57 @@ class Engine(Configured, wiring.Component):
         with m.If(lead != DRAIN_LEAD):
             m.d.sync += lead.eq(lead + 1)
         m.d.comb += self.busy.eq(counting)
+        if self._check_model:
+            self._model_check(m, cmd, write, layers_rd, layers_wr)
         return m
+
+    def _model_check(self, m, cmd, write, layers_rd, layers_wr):
+        """The wipe and the model check: both borrow the memories' ports while the engine is
+        idle (model writes wait during the wipe; no inference starts during the check)."""
+        cfg = self._config
+        pes, broadcaster = self.pes, self.broadcaster
+
+        wipe_words = max(cfg.pe_depth, -(-cfg.col_depth // 2), LAYER_WORDS * cfg.max_layers)
+        wiping = Signal()
+        wipe_addr = Signal(range(wipe_words))
+        with m.If(self.wipe):
+            m.d.sync += [wiping.eq(1), wipe_addr.eq(0)]
+        with m.Elif(wiping):
+            m.d.sync += wipe_addr.eq(wipe_addr + 1)
+            with m.If(wipe_addr == wipe_words - 1):
+                m.d.sync += wiping.eq(0)
+        with m.If(wiping | self.wipe):
+            m.d.comb += self.i_model.ready.eq(0)
+        with m.If(wiping):
+            for pe in pes:
+                m.d.comb += [pe.w_addr.eq(wipe_addr), pe.w_data.eq(0),
+                             pe.w_en.eq(wipe_addr < cfg.pe_depth),
+                             pe.cb_addr.eq(wipe_addr), pe.cb_data.eq(0),
+                             pe.cb_en.eq(wipe_addr < CODEBOOK_SIZE * cfg.max_layers)]
+            m.d.comb += [broadcaster.w_addr.eq(Cat(0, wipe_addr)), broadcaster.w_data.eq(0),
+                         broadcaster.w_all.eq(wipe_addr < -(-cfg.col_depth // 2)),
+                         layers_wr.addr.eq(wipe_addr), layers_wr.data.eq(0),
+                         layers_wr.en.eq(wipe_addr < LAYER_WORDS * cfg.max_layers)]
+
+        m.submodules.checker = checker = ModelChecker(cfg)
+        # A check waits for the wipe: an image without sections can end before it does.
+        pending = Signal()
+        start = (self.check_start | pending) & ~wiping & ~self.wipe
+        m.d.sync += pending.eq((self.check_start | pending) & ~start)
+        m.d.comb += [
+            checker.w_valid.eq(write), checker.w_cmd.eq(cmd),
+            checker.start.eq(start), checker.layers.eq(self.check_layers),
+            checker.column_rows.eq(self.check_column_rows),
+            checker.in_count.eq(self.check_in_count), checker.out_count.eq(self.check_out_count),
+            self.check_busy.eq(checker.busy | pending),
+            self.check_done.eq(checker.done & ~pending),
+            self.check_ok.eq(checker.ok),
+            checker.lt_data.eq(layers_rd.data),
+            broadcaster.probe_en.eq(checker.col_en), broadcaster.probe_row.eq(checker.col_row),
+            checker.col_banks.eq(broadcaster.probe_banks),
+        ]
+        with m.If(checker.busy):
+            m.d.comb += [layers_rd.addr.eq(checker.lt_addr), layers_rd.en.eq(checker.lt_en)]
+        for p, pe in enumerate(pes):
+            m.d.comb += [pe.probe_en.eq(checker.busy), pe.probe_addr.eq(checker.pe_addr[p]),
+                         checker.pe_data[p].eq(pe.probe_data)]

@@ -23,7 +23,7 @@ from tinyeie.contract.image import (
     header_rules,
     memories,
 )
-from tinyeie.contract.layouts import WriteCommand
+from tinyeie.contract.layouts import LAYER_WORDS, Target, WriteCommand
 from tinyeie.contract.protocol import LoaderError
 from tinyeie.hw.configured import Configured
 from tinyeie.hw.crc_unit import restartable_crc
@@ -84,10 +84,21 @@ class ImageLoader(Configured, wiring.Component):
         whatever the last header that got so far said).
     received : Out(32)
         Bytes taken since ``start``, the dropped ones after the image included.
+    layers, column_rows : Out(16)
+        With ``check_model``: the header's fields, for the model check.
+    check_start, check_done, check_ok : Out, In, In
+        With ``check_model``: once the CRC matches, ``check_start`` pulses and the loader waits
+        for ``check_done``; the image is refused with MODEL unless ``check_ok``
+        (:class:`~tinyeie.hw.model_check.ModelChecker`, in the engine).
+
+    With ``check_model`` a section must also lie inside the words its header declares of the
+    memory (:func:`~tinyeie.contract.structure.declared_depth`), as
+    :func:`~tinyeie.contract.image.loader_model` with ``check_model`` says.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, *, check_model=False):
         self._config = config
+        self._check_model = check_model
         super().__init__({
             "i_stream": In(stream.Signature(8)),
             "o_model": Out(stream.Signature(WriteCommand)),
@@ -99,6 +110,11 @@ class ImageLoader(Configured, wiring.Component):
             "in_count": Out(COUNT_BITS),
             "out_count": Out(COUNT_BITS),
             "received": Out(RECEIVED_BITS),
+            "layers": Out(16),
+            "column_rows": Out(16),
+            "check_start": Out(1),
+            "check_done": In(1),
+            "check_ok": In(1),
         })
 
     def elaborate(self, platform):
@@ -169,6 +185,12 @@ class ImageLoader(Configured, wiring.Component):
         for memory_target, (slices, memory_depth) in memories(cfg).items():
             kind_ok |= (kind_target == memory_target) & (kind_slice < slices)
             depth = Mux(target == memory_target, memory_depth, depth)
+        if self._check_model:
+            # the header's declared sizes, kept as they stream by (the engine's are their bounds)
+            pe_words = Signal(17)
+            depth = Mux(target == Target.PE, pe_words,
+                        Mux(target == Target.COLUMNS, self.column_rows,
+                            self.layers * LAYER_WORDS))
         section_end = addr + word
 
         def fail(error):
@@ -206,6 +228,15 @@ class ImageLoader(Configured, wiring.Component):
                             m.d.sync += self.in_count.eq(word)
                         with m.Case(field_word(ImageHeader, "out_count")):
                             m.d.sync += self.out_count.eq(word)
+                        if self._check_model:
+                            with m.Case(field_word(ImageHeader, "layers")):
+                                m.d.sync += self.layers.eq(word)
+                            with m.Case(field_word(ImageHeader, "column_rows")):
+                                m.d.sync += self.column_rows.eq(word)
+                            with m.Case(field_word(ImageHeader, "pe_words")):
+                                m.d.sync += pe_words[:16].eq(word)
+                            with m.Case(field_word(ImageHeader, "pe_words") + 1):
+                                m.d.sync += pe_words[16].eq(word[0])
                         with m.Case(HEADER_WORDS - 1):
                             m.d.sync += idx.eq(0)
                             with m.If(sections == 0):
@@ -247,10 +278,25 @@ class ImageLoader(Configured, wiring.Component):
                         m.next = "CHECK"
             with state("CHECK"):
                 # The trailer's last byte reached the CRC register in the cycle before.
-                m.d.sync += [self.done.eq(1), self.ok.eq(crc_unit.match_detected),
-                             self.error.eq(Mux(crc_unit.match_detected, LoaderError.NONE,
-                                               LoaderError.CRC))]
-                m.next = "IDLE"
+                if self._check_model:
+                    with m.If(crc_unit.match_detected):
+                        m.d.comb += self.check_start.eq(~self.start)
+                        m.next = "MODEL"
+                    with m.Else():
+                        fail(LoaderError.CRC)
+                else:
+                    m.d.sync += [self.done.eq(1), self.ok.eq(crc_unit.match_detected),
+                                 self.error.eq(Mux(crc_unit.match_detected, LoaderError.NONE,
+                                                   LoaderError.CRC))]
+                    m.next = "IDLE"
+            if self._check_model:
+                with state("MODEL"):
+                    # (the check's done falls in the cycle after its start)
+                    with m.If(self.check_done):
+                        m.d.sync += [self.done.eq(1), self.ok.eq(self.check_ok),
+                                     self.error.eq(Mux(self.check_ok, LoaderError.NONE,
+                                                       LoaderError.MODEL))]
+                        m.next = "IDLE"
         with m.If(self.start):
             # After the FSM, so that `start` also wins over the verdict of CHECK (a byte is
             # never taken with it, so nothing else is overridden).

@@ -78,6 +78,9 @@ class PE(Configured, wiring.Component):
     cb_addr, cb_data, cb_en : In
         Write code ``cb_addr mod CODEBOOK_SIZE`` of codebook ``cb_addr div CODEBOOK_SIZE`` (model
         loading).
+    probe_en, probe_addr, probe_data : In, In, Out
+        Read word ``probe_addr`` of the PE memory, ``probe_data`` a cycle later (the model check;
+        only while idle).
     """
 
     def __init__(self, config, init=(), codebook_init=()):
@@ -110,6 +113,9 @@ class PE(Configured, wiring.Component):
             "cb_addr": In(INDEX_BITS + self._layer_width),
             "cb_data": In(signed(config.code_width)),
             "cb_en": In(1),
+            "probe_en": In(1),
+            "probe_addr": In(self._ptr_width),
+            "probe_data": Out(SLICE_BITS),
         })
 
     def elaborate(self, platform):
@@ -193,8 +199,11 @@ class PE(Configured, wiring.Component):
         with m.Else():
             m.d.sync += d_entry.eq(0)
         m.d.sync += d_addr.eq(fetch_addr)
+        m.d.comb += self.probe_data.eq(mem_rd.data)
         with m.If(self.w_en):
             m.d.comb += mem_addr.eq(self.w_addr)
+        with m.Elif(self.probe_en):
+            m.d.comb += mem_addr.eq(self.probe_addr)
         with m.Elif(self.drain):
             m.d.comb += mem_addr.eq(self.drain_addr)
         with m.Else():

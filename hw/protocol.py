@@ -71,6 +71,8 @@ class HostProtocol(Configured, wiring.Component):
         board is busy; 0 for none. STATUS reports it.
     bit_cycles : int
         The UART's clock cycles a bit, for STATUS (0: not given).
+    check_model : bool
+        STATUS reports the model check in its features (the loader and engine have it).
 
     Members
     -------
@@ -114,7 +116,7 @@ class HostProtocol(Configured, wiring.Component):
 
     def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES,
                  engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, preloaded=None, sparse=True,
-                 rx_buffer=0, bit_cycles=0):
+                 rx_buffer=0, bit_cycles=0, check_model=False):
         if (isinstance(engine_timeout_cycles, bool) or not isinstance(engine_timeout_cycles, int)
                 or not 2 <= engine_timeout_cycles < 1 << CYCLE_WIDTH
                 or engine_timeout_cycles & (engine_timeout_cycles - 1)):
@@ -125,7 +127,8 @@ class HostProtocol(Configured, wiring.Component):
         self.inbox = RequestInbox(rx_buffer, src_loc_at=1) if rx_buffer else None
         self.receiver = RequestReceiver(config, timeout_cycles=timeout_cycles,
                                         preloaded=preloaded, sparse=sparse, rx_buffer=rx_buffer,
-                                        bit_cycles=bit_cycles, src_loc_at=1)
+                                        bit_cycles=bit_cycles, check_model=check_model,
+                                        src_loc_at=1)
         self.slot = AnswerSlot(src_loc_at=1)
         self.transmitter = AnswerTransmitter(config, src_loc_at=1)
         self.watchdog = EngineWatchdog(src_loc_at=1)

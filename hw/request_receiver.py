@@ -82,6 +82,8 @@ class RequestReceiver(Configured, wiring.Component):
         (without, their type is unknown: the iCE40UP5K has no room for them).
     rx_buffer, bit_cycles : int
         What STATUS reports of the request inbox in front of this block and of the UART.
+    check_model : bool
+        STATUS reports the model check in its features.
 
     Members
     -------
@@ -124,7 +126,7 @@ class RequestReceiver(Configured, wiring.Component):
     """
 
     def __init__(self, config, *, timeout_cycles=TIMEOUT_CYCLES, preloaded=None, sparse=True,
-                 rx_buffer=0, bit_cycles=0, src_loc_at=0):
+                 rx_buffer=0, bit_cycles=0, check_model=False, src_loc_at=0):
         if isinstance(timeout_cycles, bool) or not isinstance(timeout_cycles, int):
             raise TypeError(f"timeout_cycles must be an integer, not {timeout_cycles!r}")
         if timeout_cycles < 2:
@@ -142,6 +144,8 @@ class RequestReceiver(Configured, wiring.Component):
         self._preloaded = preloaded
         self._rx_buffer, self._bit_cycles = rx_buffer, bit_cycles
         self._sparse = bool(sparse)
+        self._features = ((Feature.SPARSE if sparse else 0)
+                          | (Feature.MODEL_CHECK if check_model else 0))
         self._length_bits = load_length_bits(config)
         super().__init__({
             "i_rx": In(stream.Signature(RxByte)),
@@ -196,7 +200,7 @@ class RequestReceiver(Configured, wiring.Component):
                      status.in_count.eq(in_count), status.out_count.eq(out_count),
                      status.last_error.eq(last_error),
                      status.last_loader_error.eq(last_loader_error),
-                     status.features.eq(Feature.SPARSE if self._sparse else 0),
+                     status.features.eq(self._features),
                      status.rx_buffer.eq(self._rx_buffer), status.bit_cycles.eq(self._bit_cycles)]
 
         rx = self.i_rx

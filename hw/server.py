@@ -1,6 +1,6 @@
 """The host protocol with the model loader and the engine behind it: a board but its pins."""
 
-from amaranth.hdl import Module, ResetInserter
+from amaranth.hdl import Module, ResetInserter, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -34,6 +34,10 @@ class ModelServer(Configured, wiring.Component):
     timeout_cycles, engine_timeout_cycles, sparse, rx_buffer, bit_cycles
         The protocol's frame timeout, engine timeout, INFER-SPARSE, request inbox and UART bit
         time (:class:`~tinyeie.hw.protocol.HostProtocol`).
+    check_model : bool
+        The model check (an ECP5 option): each load starts from zeroed memories and a loaded
+        image must pass the structure rules (docs/formats.md), else it is refused with loader
+        error MODEL; STATUS reports it in its features.
 
     Members
     -------
@@ -66,15 +70,16 @@ class ModelServer(Configured, wiring.Component):
 
     def __init__(self, config, *, packed=None, preloaded=None, timeout_cycles=TIMEOUT_CYCLES,
                  engine_timeout_cycles=ENGINE_TIMEOUT_CYCLES, sparse=True, rx_buffer=0,
-                 bit_cycles=0):
+                 bit_cycles=0, check_model=False):
         # Built here so that testbenches can watch the parts.
         self.protocol = HostProtocol(config, timeout_cycles=timeout_cycles,
                                      engine_timeout_cycles=engine_timeout_cycles,
                                      preloaded=preloaded, sparse=sparse, rx_buffer=rx_buffer,
-                                     bit_cycles=bit_cycles)
-        self.loader = ImageLoader(config)
-        self.engine = Engine(config, packed)
+                                     bit_cycles=bit_cycles, check_model=check_model)
+        self.loader = ImageLoader(config, check_model=check_model)
+        self.engine = Engine(config, packed, check_model=check_model)
         self._config = config
+        self._check_model = check_model
         super().__init__()
 
     def elaborate(self, platform):
@@ -86,7 +91,23 @@ class ModelServer(Configured, wiring.Component):
         # an image the loader takes but whose structure is broken (docs/formats.md) can leave
         # the engine finishing a RESULT with state behind that spoils the next model's results.
         # (LOAD-START's ACK is posted only once the slot is free, so no RESULT is then owed.)
-        m.submodules.engine = ResetInserter(protocol.engine_reset | protocol.loader_start)(engine)
+        # With the model check, a boot load's start resets it too: it clears the check's record
+        # of what the load writes. (Without, the power-up reset has just run.)
+        reset = protocol.engine_reset | protocol.loader_start
+        if self._check_model:
+            reset |= self.boot_start
+            # the wipe starts in the cycle after the reset
+            wipe = Signal()
+            m.d.sync += wipe.eq(protocol.loader_start | self.boot_start)
+            m.d.comb += [
+                engine.wipe.eq(wipe),
+                engine.check_start.eq(loader.check_start), loader.check_done.eq(engine.check_done),
+                loader.check_ok.eq(engine.check_ok), engine.check_layers.eq(loader.layers),
+                engine.check_column_rows.eq(loader.column_rows),
+                engine.check_in_count.eq(loader.in_count),
+                engine.check_out_count.eq(loader.out_count),
+            ]
+        m.submodules.engine = ResetInserter(reset)(engine)
 
         wiring.connect(m, wiring.flipped(self.i_rx), protocol.i_rx)
         wiring.connect(m, protocol.o_tx, wiring.flipped(self.o_tx))

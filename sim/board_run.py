@@ -40,7 +40,7 @@ def board_build(board, config, packed, rtl_flash=False, waves=False, divisor=SIM
         return SimBoard(top, RTL_FLASH_BYTES, MODEL_FLASH_OFFSET) if rtl_flash else top
     timing = "" if (divisor, timeout) == (SIM_DIVISOR, SIM_TIMEOUT) else f"_d{divisor}t{timeout}"
     link = board.link_options()
-    link = f"_s{int(link['sparse'])}r{link['rx_buffer']}"
+    link = f"_s{int(link['sparse'])}r{link['rx_buffer']}c{int(link['check_model'])}"
     return build(design, f"board_{board.name}{config.pes}" + ("_rtlflash" if rtl_flash else "")
                  + timing + link, waves=waves or None)
 

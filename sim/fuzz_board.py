@@ -103,15 +103,16 @@ class _Engine:
     engine does, where ``read_image`` accepts it); None (no golden answer) for a model that
     ``read_image`` refuses, which the gateware may still run."""
 
-    def __init__(self, config, packed):
+    def __init__(self, config, packed, check_model):
         self.config = config
         self.packed = packed
+        self.check_model = check_model
         self.pending = None
         self.interpreter = None
         self.ran_unknown = False
 
     def loader(self, data):
-        verdict = image_verdict(data, self.config)
+        verdict = image_verdict(data, self.config, self.check_model)
         self.pending = None
         if verdict[0] == LoaderError.NONE:
             try:
@@ -165,7 +166,7 @@ class Target:
 
     def model(self):
         """A fresh :class:`BoardModel` of the board after reset, and its engine."""
-        engine = _Engine(self.config, self.baked)
+        engine = _Engine(self.config, self.baked, self.board.model_check)
         preloaded = None
         if self.baked is not None:
             preloaded = (layer_descriptor(self.baked, 0)["in_count"],

@@ -34,12 +34,13 @@ SHAPES = ([40, 24, 10], [23, 9], [64, 17, 5])
 class _Golden:
     """The engine and loader of the model: the golden logits of the image last loaded."""
 
-    def __init__(self, config, packed):
+    def __init__(self, config, packed, check_model=False):
         self.config = config
         self.packed = packed
+        self.check_model = check_model
 
     def loader(self, data):
-        verdict = image_verdict(data, self.config)
+        verdict = image_verdict(data, self.config, self.check_model)
         if verdict[0] == 0:
             self.pending = read_image(bytes(data), self.config)
         return verdict
@@ -62,9 +63,9 @@ def traffic(config, baked, frames, seed, link=None):
     for shape in SHAPES:
         layers = random_layers(nrng, shape, density=0.4, cfg=config, gap_rows=17)
         images.append(write_image(pack(layers, config)))
-    golden = _Golden(config, baked)
-    in_count = _inputs(baked)
     link = link or {}
+    golden = _Golden(config, baked, link.get("check_model", False))
+    in_count = _inputs(baked)
     model = BoardModel(config, golden.engine, golden.loader,
                        preloaded=(in_count, _outputs(baked)), **link)
     events, expected, sent = [], bytearray(), 0

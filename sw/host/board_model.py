@@ -29,19 +29,19 @@ from tinyeie.sw.host.payloads import (
 __all__ = ["image_verdict", "BoardModel"]
 
 
-def image_verdict(data, config):
+def image_verdict(data, config, check_model=False):
     """The board's loader as :class:`BoardModel` wants it: ``(LoaderError, in_count, out_count)``.
 
     Uses the gateware loader's model (:func:`tinyeie.hw.loader.loader_model`); anything but
     exactly one good image is refused, an image cut short or followed by more bytes with
     ``LENGTH``.
     """
-    result = loader_model(bytes(data), config)
+    result = loader_model(bytes(data), config, check_model)
     if not result.done:
         return LoaderError.LENGTH, 0, 0
     if not result.ok:
         return result.error, 0, 0
-    if data and loader_model(bytes(data[:-1]), config).done:
+    if data and loader_model(bytes(data[:-1]), config, check_model).done:
         return LoaderError.LENGTH, 0, 0        # the image ended before the bytes did
     return LoaderError.NONE, result.in_count, result.out_count
 
@@ -75,11 +75,15 @@ class BoardModel:
         The board takes INFER-SPARSE (else its type is unknown).
     rx_buffer, bit_cycles : int
         What STATUS reports of the board's request inbox and UART.
+    check_model : bool
+        STATUS reports the model check in its features (``loader`` must then check too:
+        :func:`image_verdict` with ``check_model``).
     """
 
     def __init__(self, config, engine, loader, *, preloaded=None, sparse=True, rx_buffer=0,
-                 bit_cycles=0):
+                 bit_cycles=0, check_model=False):
         self.config = config
+        self.check_model = check_model
         self.sparse, self.rx_buffer, self.bit_cycles = sparse, rx_buffer, bit_cycles
         self._engine = engine
         self._loader = loader
@@ -98,7 +102,9 @@ class BoardModel:
         c = self.config
         return Status(PROTOCOL_VERSION, self.model_valid, c.pes, c.act_width, c.code_width,
                       c.acc_width, self.in_count, self.out_count, int(self.last_error),
-                      int(self.last_loader_error), Feature.SPARSE if self.sparse else 0,
+                      int(self.last_loader_error),
+                      (Feature.SPARSE if self.sparse else 0)
+                      | (Feature.MODEL_CHECK if self.check_model else 0),
                       self.rx_buffer, self.bit_cycles)
 
     def receive(self, data):
