@@ -98,7 +98,7 @@ class Engine(Configured, wiring.Component):
         codebook_init = [self._code(word) for k in range(0, len(self._layer_init), LAYER_WORDS)
                          for word in self._layer_init[k + CODEBOOK_OFFSET:][:CODEBOOK_SIZE]]
         # Built here rather than in elaborate so that testbenches can watch them.
-        self.pes = [PE(config, init=pe_init[p], codebook_init=codebook_init)
+        self.pes = [PE(config, init=pe_init[p], codebook_init=codebook_init, probe=check_model)
                     for p in range(config.pes)]
         self.scanner = Scanner(config)
         self.broadcaster = Broadcaster(config, init=self._column_init)

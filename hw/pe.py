@@ -51,6 +51,8 @@ class PE(Configured, wiring.Component):
         Initial contents of the PE memory (a model baked into the bitstream).
     codebook_init : list of int, optional
         Initial codebooks, 16 codes per layer.
+    probe : bool
+        Build the ``probe_*`` read port (the model check's).
 
     Members
     -------
@@ -83,8 +85,9 @@ class PE(Configured, wiring.Component):
         only while idle).
     """
 
-    def __init__(self, config, init=(), codebook_init=()):
+    def __init__(self, config, init=(), codebook_init=(), *, probe=False):
         self._config = config
+        self._probe = probe
         self._init = [int(word) for word in init]
         self._codebook_init = [int(code) for code in codebook_init]
         self._layer_width = max(1, ceil_log2(config.max_layers))
@@ -202,8 +205,9 @@ class PE(Configured, wiring.Component):
         m.d.comb += self.probe_data.eq(mem_rd.data)
         with m.If(self.w_en):
             m.d.comb += mem_addr.eq(self.w_addr)
-        with m.Elif(self.probe_en):
-            m.d.comb += mem_addr.eq(self.probe_addr)
+        if self._probe:
+            with m.Elif(self.probe_en):
+                m.d.comb += mem_addr.eq(self.probe_addr)
         with m.Elif(self.drain):
             m.d.comb += mem_addr.eq(self.drain_addr)
         with m.Else():

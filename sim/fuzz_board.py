@@ -29,8 +29,9 @@ next case starts in a new run from reset. After a mismatch, too, the next case s
 The figures (JSON): ``tried``; ``refused`` (images: the loader refused them at LOAD-END;
 streams: the board answered the stream with an ERROR, or not at all); ``accepted``; ``crashed``
 (simulation runs that ended without their answers); ``hung``; ``mismatches`` (cases with an
-answer byte unlike the model's); for images, ``ran_refused_by_read_image`` (images the board
-took and ran although ``read_image`` refuses them) and how those INFERs ended.
+answer byte unlike the model's); for images, ``refused_by`` (the loader errors of the refused),
+``ran_refused_by_read_image`` (images the board took and ran although ``read_image`` refuses
+them: none on a board with the model check) and how those INFERs ended.
 
 Speed: the board's whole design runs under :mod:`tinyeie.sim.script_player`, a Verilog
 testbench that plays the requests from memory and counts the answer frames itself, so Python
@@ -475,7 +476,8 @@ def _image_case(script, case, seed, bases):
     model, engine = script.model, script.engine
     accepted = script.load(case, image, rng)
     figures = {"accepted": accepted, "edit": what, "bytes": len(image),
-               "read_image": engine.packed is not None if accepted else None}
+               "read_image": engine.packed is not None if accepted else None,
+               "loader_error": model.last_loader_error.name}
     if accepted:
         n = model.in_count
         acts = rng.integers(-128, 128, n if 1 <= n <= MAX_PAYLOAD else 1)
@@ -524,6 +526,7 @@ def fuzz_images(cases, seed=1, board=None, progress=True, networks=32, sabotage=
             "ran_refused_by_read_image_engine_fault":
                 sum(f["branch"] == "fault" for f in unknown),
             "ran_refused_by_read_image_result": sum(f["branch"] == "result" for f in unknown),
+            "refused_by": dict(Counter(f["loader_error"] for f in judged if not f["accepted"])),
             "edits": dict(Counter(f["edit"] for f in judged)),
             "image_bytes_mean": round(float(np.mean([f["bytes"] for f in judged] or [0])), 1),
             "sim_runs": runs, "seconds": round(time.monotonic() - started, 1),

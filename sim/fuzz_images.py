@@ -10,16 +10,18 @@ structure can catch the edit, and gives it to:
 
 * the board's loader, through its Python model (:func:`~tinyeie.sw.host.board_model.
   image_verdict`, which is :func:`~tinyeie.contract.image.loader_model`: what the gateware
-  loader answers at LOAD-END);
+  loader answers at LOAD-END), built with the model check (the ECP5 boards) and without (the
+  iCE40 boards);
 * :func:`~tinyeie.sw.compiler.image.read_image`, what every command reads a model image with;
 * the interpreter, on two random input vectors, when ``read_image`` accepts.
 
 A reader *crashes* when it raises anything but :class:`~tinyeie.contract.errors.TinyeieError`.
-The two definitions must agree: an image is valid when the loader accepts it and
-``read_image`` does (*loader only* counts the images the loader takes and ``read_image``
-refuses; *reader only* the reverse, which must never happen: the host would send the board an
-image it then refuses). What the loader takes beyond ``read_image`` is bounded on the board by
-the engine watchdog (docs/protocol.md, ENGINE-FAULT).
+The loader with the model check and ``read_image`` must agree (*loader only* counts the images
+that loader takes and ``read_image`` refuses, *reader only* the reverse: both must be 0). The
+loader without the check must never refuse what ``read_image`` takes (*reader only
+(unchecked)*: the host would send the board an image it then refuses); what it takes beyond
+``read_image`` (*loader only (unchecked)*) is bounded on the board by the engine watchdog
+(docs/protocol.md, ENGINE-FAULT).
 """
 
 import argparse
@@ -120,10 +122,12 @@ def edited_image(rng, image):
 
 
 def check_image(image, config, inputs):
-    """``{"loader": ok, "reader": ok, "crash": None or the traceback's last line}`` for one
-    image through the loader's model, ``read_image`` and the interpreter."""
-    verdict = {"loader": image_verdict(image, config)[0] == LoaderError.NONE, "reader": False,
-               "crash": None}
+    """``{"loader": ok, "unchecked": ok, "reader": ok, "crash": None or the traceback's last
+    line}`` for one image through the loader's model with the model check and without,
+    ``read_image`` and the interpreter."""
+    verdict = {"loader": image_verdict(image, config, True)[0] == LoaderError.NONE,
+               "unchecked": image_verdict(image, config)[0] == LoaderError.NONE,
+               "reader": False, "crash": None}
     try:
         packed = read_image(image, config)
         verdict["reader"] = True
@@ -165,11 +169,15 @@ def fuzz(cases, seed=1, progress=True, networks=64):
         counts["reader accepts"] += verdict["reader"]
         counts["loader only"] += verdict["loader"] and not verdict["reader"]
         counts["reader only"] += verdict["reader"] and not verdict["loader"]
+        counts["loader only (unchecked)"] += verdict["unchecked"] and not verdict["reader"]
+        counts["reader only (unchecked)"] += verdict["reader"] and not verdict["unchecked"]
         counts["crashed"] += verdict["crash"] is not None
-        if verdict["crash"] or (verdict["reader"] and not verdict["loader"]):
+        if (verdict["crash"] or verdict["reader"] != verdict["loader"]
+                or (verdict["reader"] and not verdict["unchecked"])):
             failures.append({"case": case, "edit": what, **verdict})
     return {"cases": cases, "seed": seed, "networks": networks,
-            **{k.replace(" ", "_"): v for k, v in counts.items()},
+            **{k.replace(" (", "_").replace(")", "").replace(" ", "_"): v
+               for k, v in counts.items()},
             "seconds": round(time.monotonic() - started, 1), "failures": failures[:50]}
 
 

@@ -76,6 +76,9 @@ _LOADER_ADVICE = {
     LoaderError.CRC: "its CRC-32 does not match: the file is corrupted, or bytes were damaged on "
                      "the way: load it again",
     LoaderError.LENGTH: "it ended early, or its length is not the one announced",
+    LoaderError.MODEL: "it is whole, but what it writes is not a model the engine can run (the "
+                       "board's model check; any tinyeie command that reads the image names "
+                       "the rule it breaks)",
 }
 
 
