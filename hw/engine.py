@@ -25,7 +25,7 @@ from tinyeie.hw.pe import PE
 from tinyeie.hw.requant import overflow_mask, shift_plan
 from tinyeie.hw.scanner import Scanner
 
-__all__ = ["Result", "Engine", "CYCLE_WIDTH"]
+__all__ = ["Result", "Engine", "CYCLE_WIDTH", "wipe_cycles"]
 
 CYCLE_WIDTH = 32
 # The drain's first result is written to the banks at the end of its fifth cycle (its row passes
@@ -34,6 +34,11 @@ CYCLE_WIDTH = 32
 # least a cycle after the drain has written it. (Reading the next descriptor, DESCRIPTOR_WORDS + 1
 # cycles from the drain's start, takes longer today; this keeps the rule if that changes.)
 DRAIN_LEAD = 4
+
+
+def wipe_cycles(config):
+    """Cycles the engine's ``wipe`` takes: one word of every model memory a cycle."""
+    return max(config.pe_depth, -(-config.col_depth // 2), LAYER_WORDS * config.max_layers)
 
 
 def Result(acc_width):
@@ -395,7 +400,7 @@ class Engine(Configured, wiring.Component):
         cfg = self._config
         pes, broadcaster = self.pes, self.broadcaster
 
-        wipe_words = max(cfg.pe_depth, -(-cfg.col_depth // 2), LAYER_WORDS * cfg.max_layers)
+        wipe_words = wipe_cycles(cfg)
         wiping = Signal()
         wipe_addr = Signal(range(wipe_words))
         with m.If(self.wipe):

@@ -35,11 +35,12 @@ RECEIVED_BITS = 32
 
 def loader_control():
     """The members of a block that drives an :class:`ImageLoader`, each named ``loader_`` and
-    the loader's own: ``start`` out; ``done``, ``ok``, ``error``, ``in_count``, ``out_count``
-    and ``received`` in."""
+    the loader's own: ``start`` out; ``done``, ``ok``, ``error``, ``in_count``, ``out_count``,
+    ``received`` and ``checking`` in."""
     return {"loader_start": Out(1), "loader_done": In(1), "loader_ok": In(1),
             "loader_error": In(Shape.cast(LoaderError)), "loader_in_count": In(COUNT_BITS),
-            "loader_out_count": In(COUNT_BITS), "loader_received": In(RECEIVED_BITS)}
+            "loader_out_count": In(COUNT_BITS), "loader_received": In(RECEIVED_BITS),
+            "loader_checking": In(1)}
 
 
 class ImageLoader(Configured, wiring.Component):
@@ -90,6 +91,8 @@ class ImageLoader(Configured, wiring.Component):
         With ``check_model``: once the CRC matches, ``check_start`` pulses and the loader waits
         for ``check_done``; the image is refused with MODEL unless ``check_ok``
         (:class:`~tinyeie.hw.model_check.ModelChecker`, in the engine).
+    checking : Out(1)
+        Every byte of the image is in and its model check is under way (``done`` follows).
 
     With ``check_model`` a section must also lie inside the words its header declares of the
     memory (:func:`~tinyeie.contract.structure.declared_depth`), as
@@ -115,6 +118,7 @@ class ImageLoader(Configured, wiring.Component):
             "check_start": Out(1),
             "check_done": In(1),
             "check_ok": In(1),
+            "checking": Out(1),
         })
 
     def elaborate(self, platform):
@@ -291,6 +295,7 @@ class ImageLoader(Configured, wiring.Component):
                     m.next = "IDLE"
             if self._check_model:
                 with state("MODEL"):
+                    m.d.comb += self.checking.eq(1)
                     # (the check's done falls in the cycle after its start)
                     with m.If(self.check_done):
                         m.d.sync += [self.done.eq(1), self.ok.eq(self.check_ok),

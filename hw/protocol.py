@@ -86,7 +86,7 @@ class HostProtocol(Configured, wiring.Component):
         A one-cycle pulse the cycle after LOAD-START is accepted (to the loader's ``start``).
     loader_done, loader_ok : ``In(1)``
         The loader's ``done`` and ``ok``, read at LOAD-END and at the end of a boot load.
-    loader_error : ``In(3)``
+    loader_error : ``In(4)``
         The loader's ``error`` (:class:`~tinyeie.contract.protocol.LoaderError` codes).
     loader_in_count, loader_out_count : ``In(12)``
         The loader's counts, kept when a load succeeds.
@@ -206,6 +206,7 @@ class HostProtocol(Configured, wiring.Component):
             receiver.loader_in_count.eq(self.loader_in_count),
             receiver.loader_out_count.eq(self.loader_out_count),
             receiver.loader_received.eq(self.loader_received),
+            receiver.loader_checking.eq(self.loader_checking),
             receiver.boot_busy.eq(self.boot_busy),
             self.model_valid.eq(receiver.status.model_valid[0]),
             transmitter.cycles.eq(self.cycles),

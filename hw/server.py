@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from tinyeie.contract.protocol import ENGINE_TIMEOUT_CYCLES, TIMEOUT_CYCLES
 from tinyeie.hw.configured import Configured
-from tinyeie.hw.engine import Engine
+from tinyeie.hw.engine import Engine, wipe_cycles
 from tinyeie.hw.loader import ImageLoader
 from tinyeie.hw.protocol import HostProtocol
 from tinyeie.hw.uart import RxByte
@@ -37,7 +37,10 @@ class ModelServer(Configured, wiring.Component):
     check_model : bool
         The model check (an ECP5 option): each load starts from zeroed memories and a loaded
         image must pass the structure rules (docs/formats.md), else it is refused with loader
-        error MODEL; STATUS reports it in its features.
+        error MODEL; STATUS reports it in its features. The memories are zeroed in
+        :func:`~tinyeie.hw.engine.wipe_cycles` cycles after LOAD-START's ACK, while the image's
+        first bytes arrive; the first write waits for them, so they must not exceed the frame
+        timeout (a byte left waiting for it ends the frame).
 
     Members
     -------
@@ -76,6 +79,11 @@ class ModelServer(Configured, wiring.Component):
                                      engine_timeout_cycles=engine_timeout_cycles,
                                      preloaded=preloaded, sparse=sparse, rx_buffer=rx_buffer,
                                      bit_cycles=bit_cycles, check_model=check_model)
+        if check_model and timeout_cycles < wipe_cycles(config):
+            # (a byte waits less than the wipe lasts: it starts before the first one arrives)
+            raise ValueError(f"with the model check the frame timeout ({timeout_cycles} cycles) "
+                             f"must be at least the {wipe_cycles(config)} cycles the memories "
+                             f"take to be zeroed")
         self.loader = ImageLoader(config, check_model=check_model)
         self.engine = Engine(config, packed, check_model=check_model)
         self._config = config
@@ -121,6 +129,7 @@ class ModelServer(Configured, wiring.Component):
             protocol.loader_error.eq(loader.error), protocol.loader_in_count.eq(loader.in_count),
             protocol.loader_out_count.eq(loader.out_count),
             protocol.loader_received.eq(loader.received),
+            protocol.loader_checking.eq(loader.checking),
             protocol.boot_busy.eq(self.booting),
             loader.start.eq(protocol.loader_start | self.boot_start),
             self.loader_done.eq(loader.done),

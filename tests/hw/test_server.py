@@ -17,7 +17,8 @@ import pytest
 
 from tinyeie.contract.config import EngineConfig
 from tinyeie.contract.image import HEADER_WORDS, header_words, read_header
-from tinyeie.contract.protocol import ErrorCode, Request, Response
+from tinyeie.contract.layouts import Target
+from tinyeie.contract.protocol import ErrorCode, Feature, LoaderError, Request, Response
 from tinyeie.hw.server import ModelServer
 from tinyeie.hw.uart import RxError
 from tinyeie.sim.pysim import simulate, stream_get
@@ -87,9 +88,11 @@ class Host:
         return [(Response(a.type).name, a.payload[0]) for a in answers]
 
 
-def serve(scenario):
+def serve(scenario, check_model=False):
     """Run ``scenario(ctx, host)`` against a ModelServer; fail if it takes too long."""
-    dut = ModelServer(CONFIG, timeout_cycles=TIMEOUT, engine_timeout_cycles=ENGINE_TIMEOUT)
+    # (with the check, the first write waits for the memories to be zeroed: 512 cycles)
+    dut = ModelServer(CONFIG, timeout_cycles=4 * TIMEOUT if check_model else TIMEOUT,
+                      engine_timeout_cycles=ENGINE_TIMEOUT, check_model=check_model)
     host = Host(dut)
 
     async def testbench(ctx):
@@ -187,3 +190,63 @@ def test_an_image_whose_runs_all_wrap_around_cannot_hang_the_board():
     assert got["infer"][0] == "RESULT" and len(got["infer"][1].logits) == 4
     assert got["reload"][-1] == ("ACK", Request.LOAD_END)
     assert got["result"][1].logits == int_forward(layers, inputs[1:], CONFIG)[0].tolist()
+
+
+def without_layer_table(image):
+    """``image`` without its layer-table section (the last), resealed."""
+    words = np.frombuffer(image[:-4], dtype="<u2")
+    at, sections = HEADER_WORDS, read_header(words)["sections"]
+    for _ in range(sections - 1):
+        at += 3 + int(words[at + 2])
+    assert words[at] == Target.LAYERS
+    header = read_header(words)
+    header["sections"] -= 1
+    del header["magic"], header["version"]
+    body = np.concatenate([header_words(**header), words[HEADER_WORDS:at]]).astype("<u2")
+    return body.tobytes() + struct.pack("<I", zlib.crc32(body.tobytes()))
+
+
+def _wrapped(packed):
+    """``packed`` with every column's runs ending before they start."""
+    wrapped = replace(packed, columns=np.asarray(packed.columns).copy())
+    wrapped.columns[:, 0] = 200 - np.arange(len(wrapped.columns))
+    wrapped.columns[:, 1:] = 0
+    return write_image(wrapped)
+
+
+@pytest.mark.parametrize("broken", ["header", "runs", "section-left-out"])
+def test_the_model_check_refuses_an_image_that_is_not_a_model(broken):
+    """With the model check (the ECP5 boards' option), the images above are refused at LOAD-END
+    with loader error MODEL and never run; so is an image that leaves its layer table out, which
+    the memories from the model before would otherwise supply. LOAD-END's answer waits for the
+    check (here the LOAD-END frame comes a few cycles after the image's last byte), and a good
+    image then loads and serves exactly."""
+    layers, inputs = small_model()
+    packed = pack(layers, CONFIG)
+    good = write_image(packed)
+    if broken == "header":
+        bad = with_header(good, in_count=10)
+    elif broken == "runs":
+        bad = _wrapped(packed)
+    else:
+        bad = without_layer_table(good)
+    got = {}
+
+    async def scenario(ctx, host):
+        got["first"] = await host.load(ctx, good)
+        got["load"] = await host.load(ctx, bad)
+        got["status"] = describe(await host.request(ctx, Request.STATUS))
+        got["infer"] = describe(await host.request(ctx, Request.INFER, bytes(12)))
+        got["reload"] = await host.load(ctx, good)
+        got["result"] = describe(await host.request(ctx, Request.INFER,
+                                                    infer_payload(inputs[0])))
+
+    serve(scenario, check_model=True)
+    assert got["first"][-1] == ("ACK", Request.LOAD_END)
+    assert got["load"][-1] == ("ERROR", ErrorCode.BAD_IMAGE)
+    status = got["status"][1]
+    assert status.last_loader_error == LoaderError.MODEL and not status.model_valid
+    assert status.features & Feature.MODEL_CHECK
+    assert got["infer"] == ("ERROR", ("NO-MODEL", "INFER"))
+    assert got["reload"][-1] == ("ACK", Request.LOAD_END)
+    assert got["result"][1].logits == int_forward(layers, inputs[:1], CONFIG)[0].tolist()
