@@ -33,7 +33,8 @@ class ModelChecker(Configured, wiring.Component):
     reset at a load's start clears that), and on ``start`` reads every layer's descriptor, the
     column-table rows of its columns and every PE's run of every column, one column at a time
     with all PEs' runs walked together, as :func:`~tinyeie.contract.structure.structure_fault`
-    does. It answers in about ``3 x columns + 2 x layers`` cycles plus the longest PE's entries.
+    does. It takes about 7 cycles a layer and, a column, 4 and its longest run's entries
+    (LeNet-300-100 on 16 PEs: 8,610 cycles).
 
     Members
     -------
