@@ -59,6 +59,12 @@ def table(folder=FIGURES):
     return "\n".join(rows)
 
 
+def _model_refusals(figures):
+    """How many of the refused images the model check refused, where the figures say."""
+    model = figures.get("refused_by", {}).get("MODEL")
+    return f" ({model:,} by the model check: MODEL)" if model else ""
+
+
 def _board_rows(folder):
     """The board-top fuzzers' rows (``make fuzz-board``), where their figures exist."""
     rows = []
@@ -68,7 +74,8 @@ def _board_rows(folder):
         rows.append(
             f"| mutated model images through the {f['board']} board top ({f['pes']} PEs; "
             f"LOAD, INFER, STATUS; Verilator), seed {f['seed']} (`make fuzz-board`) "
-            f"| {f['tried']:,} | {f['refused']:,} by the loader | {f['accepted']:,} | "
+            f"| {f['tried']:,} | {f['refused']:,} by the loader{_model_refusals(f)} | "
+            f"{f['accepted']:,} | "
             f"{f['crashed']} | {f['hung']} | {f['mismatches']} answers unlike the model's; "
             f"{f['ran_refused_by_read_image']:,} runs of images read_image refuses "
             f"({f['ran_refused_by_read_image_engine_fault']:,} ENGINE-FAULT, "
