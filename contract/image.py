@@ -12,7 +12,9 @@ An image is little-endian 16-bit words:
 The compiler writes images (:mod:`tinyeie.sw.compiler.image`), the gateware loader
 (:class:`tinyeie.hw.loader.ImageLoader`) checks them as their bytes arrive, and
 :func:`loader_model` says what that loader does with any byte string: the checks, in stream
-order, are :func:`header_rules` and :func:`section_depth`, used by both.
+order, are :func:`header_rules` and :func:`section_depth`, used by both; with the model check
+(the ECP5 boards' loader, and ``read_image``) also the header's declared sizes and, after the
+CRC, the structure rules of :mod:`tinyeie.contract.structure`.
 """
 
 import enum
