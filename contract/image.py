@@ -182,6 +182,9 @@ class LoaderResult:
     in_count, out_count : int
         From the header, :data:`COUNT_BITS` each (0 if it never got that far). The loader's
         outputs only equal them once ``ok``: it does not clear them on ``start``.
+    memories : tuple or None
+        With ``check_model``, once the CRC matched: ``(layer_table, columns, pe_words)`` as the
+        sections leave them (:func:`~tinyeie.contract.structure.written_memories`).
     """
 
     sections: list = field(default_factory=list)
@@ -191,6 +194,7 @@ class LoaderResult:
     length: int = 0
     in_count: int = 0
     out_count: int = 0
+    memories: tuple = None
 
     @property
     def ok(self):
@@ -287,8 +291,9 @@ def loader_model(image, config, check_model=False):
                         f"{trailer:#010x} (corrupted)")
         if check_model:
             h = read_header(header)
-            fault = structure_fault(config, *written_memories(h, result.sections, config.pes),
-                                    in_count=h["in_count"], out_count=h["out_count"])
+            result.memories = written_memories(h, result.sections, config.pes)
+            fault = structure_fault(config, *result.memories, in_count=h["in_count"],
+                                    out_count=h["out_count"])
             if fault:
                 return fail(LoaderError.MODEL, fault)
         result.done = True

@@ -11,6 +11,7 @@ import numpy as np
 
 from .layouts import (
     BASE_UNIT,
+    DESCRIPTOR_WORDS,
     LAYER_WORDS,
     OFFSET_BITS,
     SLICE_BITS,
@@ -19,6 +20,8 @@ from .layouts import (
     Entry,
     Target,
     column_slices,
+    from_words,
+    unpack_bits,
     unpack_entries,
 )
 
@@ -51,11 +54,10 @@ def column_starts(columns, pes):
 def descriptors(layer_table):
     """The :class:`~tinyeie.contract.layouts.Descriptor` fields of every layer of a layer
     table, as a dict of int64 arrays."""
-    table = np.asarray(layer_table, dtype=np.int64).reshape(-1, LAYER_WORDS)
-    bits = [int(sum(int(w) << SLICE_BITS * k for k, w in enumerate(row))) for row in table]
-    return {name: np.array([(b >> f.offset) & ((1 << f.width) - 1) for b in bits],
-                           dtype=np.int64)
-            for name, f in Descriptor.as_shape()}
+    table = np.asarray(layer_table).reshape(-1, LAYER_WORDS)
+    fields = [unpack_bits(Descriptor, from_words(row[:DESCRIPTOR_WORDS])) for row in table]
+    return {name: np.array([f[name] for f in fields], dtype=np.int64)
+            for name, _ in Descriptor.as_shape()}
 
 
 def declared_depth(header, target):

@@ -119,7 +119,7 @@ class ModelChecker(Configured, wiring.Component):
             m.d.comb += [here.eq(self.col_banks[0]), after.eq(self.col_banks[1])]
         byte_width = SLICE_BITS + 2         # BASE_UNIT x a 16-bit base + an offset
         row_width = cfg.run_end_bits + 6    # a run's rows: under 2**run_end_bits entries of 16
-        begin = [Signal(byte_width, name=f"begin{p}") for p in range(n)]
+        # a run's walk: addr holds its start until WALK, where the runs are checked
         stop = [Signal(byte_width, name=f"stop{p}") for p in range(n)]
         addr = [Signal(byte_width, name=f"addr{p}") for p in range(n)]
         fetched = [Signal(name=f"fetched{p}") for p in range(n)]
@@ -132,8 +132,8 @@ class ModelChecker(Configured, wiring.Component):
         walking = Signal()
         walked = Const(1)
         for p in range(n):
-            runs_bad |= ((stop[p] < begin[p]) | (stop[p] > 2 * ends[p])
-                         | (stop[p] - begin[p] >= (1 << cfg.run_end_bits)))
+            runs_bad |= ((stop[p] < addr[p]) | (stop[p] > 2 * ends[p])
+                         | (stop[p] - addr[p] >= (1 << cfg.run_end_bits)))
             # the layer's biases on PE p end past what was written: bias_base + rows > end,
             # with rows = ceil((out - p) / n), i.e. out > n * (end - bias_base) + p
             room = Signal(PE_END_BITS + 1, name=f"room{p}")
@@ -195,8 +195,7 @@ class ModelChecker(Configured, wiring.Component):
                 for p in range(n):
                     start = BASE_UNIT * here.base + here.offset[p]
                     end = BASE_UNIT * after.base + after.offset[p]
-                    m.d.sync += [begin[p].eq(start), stop[p].eq(end), addr[p].eq(start),
-                                 first[p].eq(1)]
+                    m.d.sync += [stop[p].eq(end), addr[p].eq(start), first[p].eq(1)]
                 m.next = "RUNS-CHECK"
             with m.State("RUNS-CHECK"):
                 with m.If(runs_bad):

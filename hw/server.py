@@ -11,7 +11,20 @@ from tinyeie.hw.loader import ImageLoader
 from tinyeie.hw.protocol import HostProtocol
 from tinyeie.hw.uart import RxByte
 
-__all__ = ["ModelServer"]
+__all__ = ["ModelServer", "connect_model_check"]
+
+
+def connect_model_check(m, loader, engine):
+    """The model check's wires between an :class:`~tinyeie.hw.loader.ImageLoader` and an
+    :class:`~tinyeie.hw.engine.Engine`, both built with ``check_model``: the loader starts the
+    check with what its header said and takes the engine's verdict."""
+    m.d.comb += [
+        engine.check_start.eq(loader.check_start), loader.check_done.eq(engine.check_done),
+        loader.check_ok.eq(engine.check_ok), engine.check_layers.eq(loader.layers),
+        engine.check_column_rows.eq(loader.column_rows),
+        engine.check_in_count.eq(loader.in_count),
+        engine.check_out_count.eq(loader.out_count),
+    ]
 
 
 class ModelServer(Configured, wiring.Component):
@@ -107,14 +120,8 @@ class ModelServer(Configured, wiring.Component):
             # the wipe starts in the cycle after the reset
             wipe = Signal()
             m.d.sync += wipe.eq(protocol.loader_start | self.boot_start)
-            m.d.comb += [
-                engine.wipe.eq(wipe),
-                engine.check_start.eq(loader.check_start), loader.check_done.eq(engine.check_done),
-                loader.check_ok.eq(engine.check_ok), engine.check_layers.eq(loader.layers),
-                engine.check_column_rows.eq(loader.column_rows),
-                engine.check_in_count.eq(loader.in_count),
-                engine.check_out_count.eq(loader.out_count),
-            ]
+            m.d.comb += engine.wipe.eq(wipe)
+            connect_model_check(m, loader, engine)
         m.submodules.engine = ResetInserter(reset)(engine)
 
         wiring.connect(m, wiring.flipped(self.i_rx), protocol.i_rx)

@@ -39,7 +39,6 @@ from tinyeie.contract.layouts import (
     to_words,
 )
 from tinyeie.contract.protocol import LoaderError
-from tinyeie.contract.structure import written_memories
 from tinyeie.sw.compiler.pack import PackedModel, layer_descriptor
 from tinyeie.sw.outputs import write_bytes, write_text
 
@@ -190,7 +189,7 @@ def read_image(blob, cfg=None):
         _bad(result.detail)
     if result.length != len(blob):
         _bad(f"{len(blob) - result.length} bytes follow the trailer")
-    layer_table, columns, pe_words = written_memories(h, result.sections, packed_for.pes)
+    layer_table, columns, pe_words = result.memories
     return PackedModel(config=cfg or packed_for, pe_words=pe_words, columns=columns,
                        layer_table=layer_table)
 

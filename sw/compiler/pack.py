@@ -25,7 +25,6 @@ from tinyeie.contract.layouts import (
     ENTRIES_PER_WORD,
     LAYER_WORDS,
     MAX_OFFSET,
-    OFFSET_BITS,
     REL_BITS,
     SLICE_BITS,
     ColumnRow,
@@ -35,12 +34,12 @@ from tinyeie.contract.layouts import (
     from_words,
     pack_bits,
     pack_entries,
-    run_start,
     to_signed,
     to_words,
     unpack_bits,
     unpack_entries,
 )
+from tinyeie.contract.structure import column_starts
 from tinyeie.sw.compiler.balance import balance_rows, identity_orders, order_layers
 from tinyeie.sw.compiler.golden import IntLayer, check_chain
 from tinyeie.sw.compress.sparse import pe_rows, relative_encode
@@ -75,16 +74,7 @@ class PackedModel:
     @cached_property
     def starts(self):
         """(pes, rows): where each column-table row says each PE's run starts (bytes)."""
-        pes = self.config.pes
-        base, offset = ColumnRow(pes)["base"], ColumnRow(pes)["offset"]
-        starts = np.zeros((pes, len(self.columns)), dtype=np.int64)
-        for r, words in enumerate(self.columns):
-            bits = from_words(words)
-            row = {"base": bits >> base.offset & ((1 << base.width) - 1),
-                   "offset": [bits >> offset.offset + OFFSET_BITS * p & MAX_OFFSET
-                              for p in range(pes)]}
-            starts[:, r] = [run_start(row, p) for p in range(pes)]
-        return starts
+        return column_starts(self.columns, self.config.pes)
 
 
 def layer_descriptor(packed, layer):

@@ -13,6 +13,7 @@ from tinyeie.contract.image import loader_model
 from tinyeie.contract.protocol import LoaderError
 from tinyeie.hw.engine import Engine
 from tinyeie.hw.loader import ImageLoader
+from tinyeie.hw.server import connect_model_check
 from tinyeie.sim.fuzz_images import edited_image
 from tinyeie.sim.pysim import put_all
 from tinyeie.sw.compiler.image import read_image, write_image
@@ -35,12 +36,8 @@ class CheckedLoad(Elaboratable):
         wipe = Signal()
         m.d.sync += wipe.eq(loader.start)
         wiring.connect(m, loader.o_model, engine.i_model)
-        m.d.comb += [engine.wipe.eq(wipe), engine.check_start.eq(loader.check_start),
-                     loader.check_done.eq(engine.check_done), loader.check_ok.eq(engine.check_ok),
-                     engine.check_layers.eq(loader.layers),
-                     engine.check_column_rows.eq(loader.column_rows),
-                     engine.check_in_count.eq(loader.in_count),
-                     engine.check_out_count.eq(loader.out_count)]
+        m.d.comb += engine.wipe.eq(wipe)
+        connect_model_check(m, loader, engine)
         return m
 
 
