@@ -54,7 +54,7 @@ class Board:
     link_sparse: bool = False
     rx_buffer: int = 0
     # The model check (docs/formats.md): a loaded image's structure checked in the gateware.
-    # ECP5 only for now: on the ULX3S's 16 PEs it takes 6,037 LUT4s and 1,583 FFs (about 380
+    # ECP5 only for now: on the ULX3S's 16 PEs it takes 6,054 LUT4s and 1,295 FFs (about 380
     # LUT4s a PE: each walks its runs), where the iCE40UP5K has 137 cells to spare.
     model_check: bool = False
 

@@ -83,7 +83,7 @@ class Engine(Configured, wiring.Component):
     check_busy, check_done, check_ok : Out(1)
         The walk is under way; it ended; it found a model (held until the next start).
 
-    With ``check_model`` (an ECP5 option: 6,037 LUT4s on the ULX3S's 16 PEs), the engine can zero
+    With ``check_model`` (an ECP5 option: 6,054 LUT4s on the ULX3S's 16 PEs), the engine can zero
     its model memories and check a loaded model (``wipe``, ``check_*``).
 
     After a reset the engine first zeroes every PE's accumulators (2**ceil(log2(bank_depth))
